@@ -1,0 +1,120 @@
+"""The `ssltrain` command: Hydra composes configs/, run.py does the work.
+
+Before Hydra starts, every override is checked (each value of a sweep too): a config
+choice against the group's files, a key against the composed config, and the whole
+config against the typed schemas. A mistake fails in one line naming the valid choices,
+before a multirun launches any job.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+
+from ssltrain.config import parse_config
+from ssltrain.errors import UserError
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+GROUPS = ("method", "encoder", "dataset", "augmentation", "optimizer", "eval")
+
+log = logging.getLogger("ssltrain")
+
+
+def group_choices(group: str) -> list[str]:
+    return sorted(path.stem for path in (CONFIG_DIR / group).glob("*.yaml"))
+
+
+def _compose(overrides: list[str]) -> DictConfig:
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        try:
+            return compose("config", overrides=overrides)
+        except HydraException as error:
+            raise UserError(str(error).strip().splitlines()[0]) from None
+
+
+def _check_key(cfg: DictConfig, key: str) -> None:
+    node = cfg
+    parts = key.split(".")
+    for depth, part in enumerate(parts):
+        if not isinstance(node, DictConfig) or part not in node:
+            where = ".".join(parts[:depth]) or "the top level"
+            valid = ", ".join(str(k) for k in node) if isinstance(node, DictConfig) else "none (not a section)"
+            raise UserError(f"unknown key '{key}'; valid keys in {where}: {valid}")
+        node = node[part]
+
+
+def _alternatives(override) -> list[str]:
+    """The override lines to try for one override: one per value of a sweep."""
+    if not override.is_sweep_override():
+        return [override.input_line]
+    prefix = "++" if override.is_force_add() else "+" if override.is_add() else ""
+    return [f"{prefix}{override.key_or_group}={value}" for value in override.sweep_string_iterator()]
+
+
+def preflight(args: list[str]) -> None:
+    """Validate the command line's overrides; raises UserError with a one-line message."""
+    lines = [arg for arg in args if "=" in arg and not arg.startswith("-")]
+    try:
+        overrides = OverridesParser.create().parse_overrides(lines)
+    except HydraException as error:
+        raise UserError(f"cannot parse the overrides: {str(error).strip().splitlines()[0]}") from None
+    overrides = [override for override in overrides if not override.key_or_group.startswith("hydra")]
+    for override in overrides:
+        group = override.key_or_group
+        if group in GROUPS and not override.is_delete():
+            values = override.sweep_string_iterator() if override.is_sweep_override() else [override.value()]
+            for value in values:
+                if value not in group_choices(group):
+                    raise UserError(f"unknown {group} '{value}'; valid choices: {', '.join(group_choices(group))}")
+    alternatives = [_alternatives(override) for override in overrides]
+    base = _compose([options[0] for override, options in zip(overrides, alternatives) if override.key_or_group in GROUPS])
+    for override in overrides:
+        if override.key_or_group not in GROUPS and not (override.is_add() or override.is_force_add() or override.is_delete()):
+            _check_key(base, override.key_or_group)
+    # every value of every sweep once, the other sweeps at their first value
+    first = [options[0] for options in alternatives]
+    combinations = {tuple(first)}
+    for index, options in enumerate(alternatives):
+        for value in options[1:]:
+            combinations.add(tuple(first[:index] + [value] + first[index + 1 :]))
+    for combination in sorted(combinations):
+        parse_config(_compose(list(combination)))
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
+def _hydra_main(cfg: DictConfig) -> None:
+    try:
+        settings = parse_config(cfg)
+        from ssltrain.run import run  # heavy imports (torch) after the config is known good
+
+        run_dir = Path(HydraConfig.get().runtime.output_dir)
+        cwd = Path(HydraConfig.get().runtime.cwd)
+        run(settings, run_dir, search_roots=[cwd / "outputs", cwd / "multirun"])
+    except UserError as error:
+        print(f"ssltrain: error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main() -> None:
+    try:
+        preflight(sys.argv[1:])
+    except UserError as error:
+        print(f"ssltrain: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    if _rank() > 0:  # under torchrun only rank 0 keeps a run directory and log file
+        sys.argv += ["hydra.output_subdir=null", "hydra/job_logging=disabled", "hydra.run.dir=."]
+    _hydra_main()

@@ -1,0 +1,1 @@
+"""Evaluation of a (pre)trained encoder: knn, linear, finetune, none (registered in EVALUATORS)."""

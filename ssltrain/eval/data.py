@@ -1,0 +1,76 @@
+"""What every evaluator gets: labelled train / val images and how to feed them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from ssltrain.data.decode import load_rgb
+from ssltrain.data.images import ImageSet
+from ssltrain.data.transforms import eval_transform
+
+
+@dataclass
+class EvalData:
+    train: ImageSet  # labelled: the pretraining images
+    val: ImageSet  # labelled: official test split or seeded holdout
+    num_classes: int
+    image_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    seed: int
+    num_workers: int = 0
+    precision: torch.dtype | None = None  # autocast dtype for feature extraction
+
+
+class _FileDataset(Dataset):
+    def __init__(self, images: ImageSet, transform):
+        self.images, self.transform = images, transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int):
+        return self.transform(load_rgb(self.images.paths[index], None)), self.images.labels[index]
+
+
+def eval_batches(images: ImageSet, data: EvalData, batch_size: int, device: torch.device):
+    """Normalised [B, 3, H, W] batches with labels, in order, without augmentation."""
+    if images.pixels is not None:  # decoded in memory: normalise whole batches at once
+        mean = torch.tensor(data.mean, device=device).view(1, 3, 1, 1)
+        std = torch.tensor(data.std, device=device).view(1, 3, 1, 1)
+        for start in range(0, len(images), batch_size):
+            pixels = images.pixels[start : start + batch_size].to(device, non_blocking=True)
+            batch = pixels.permute(0, 3, 1, 2).float().div_(255).sub_(mean).div_(std)
+            yield batch.contiguous(memory_format=torch.channels_last), images.labels[start : start + batch_size].to(device)
+        return
+    transform = eval_transform(data.image_size, data.mean, data.std, resize=True)
+    loader = DataLoader(_FileDataset(images, transform), batch_size=batch_size, num_workers=data.num_workers,
+                        pin_memory=device.type == "cuda")
+    for batch, labels in loader:
+        yield batch.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+
+
+@torch.no_grad()
+def extract_features(network: nn.Module, images: ImageSet, data: EvalData, device: torch.device,
+                     batch_size: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+    """network(x) for every image -> (features [N, D] float32, labels [N]), on `device`."""
+    was_training = network.training
+    network.eval()
+    features, labels = [], []
+    with torch.autocast(device.type, dtype=data.precision or torch.float32, enabled=data.precision is not None):
+        for batch, batch_labels in eval_batches(images, data, batch_size, device):
+            features.append(network(batch).float())
+            labels.append(batch_labels)
+    network.train(was_training)
+    return torch.cat(features), torch.cat(labels)
+
+
+def topk_accuracy(scores: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> list[float]:
+    """scores: [N, C] (higher = more likely); fraction of rows whose label is in the top k."""
+    top = scores.topk(min(max(ks), scores.shape[1]), dim=1).indices  # [N, k]
+    hits = top == labels.unsqueeze(1)
+    return [hits[:, :k].any(dim=1).float().mean().item() for k in ks]

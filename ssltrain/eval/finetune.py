@@ -1,0 +1,91 @@
+"""Fine-tuning: the encoder plus a new linear head, trained on labelled, augmented images.
+
+The first `freeze_stages` stages of the encoder stay frozen (weights and BatchNorm
+statistics); -1 freezes all of them, which is the linear probe with augmentation. The
+backbone gets its own, usually smaller, learning rate.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ssltrain.config import ViewConfig
+from ssltrain.data.loader import PretrainLoader
+from ssltrain.data.transforms import MultiViewTransform
+from ssltrain.encoders.base import stage_parameters
+from ssltrain.eval.data import EvalData, extract_features, topk_accuracy
+from ssltrain.eval.knn import knn_accuracy
+from ssltrain.registry import EVALUATORS
+from ssltrain.run_logger import RunLogger
+from ssltrain.schedules import warmup_cosine
+
+# Light augmentation for supervised training: crop covering half the image or more, flip.
+TRAIN_VIEW = ViewConfig(crop_scale=(0.5, 1.0), crop_ratio=(3 / 4, 4 / 3), flip_p=0.5)
+
+
+def _freeze(encoder: nn.Module, count: int) -> list[nn.Module]:
+    """Freeze the first `count` stages (-1: all); returns their modules, to keep in eval mode."""
+    stages = encoder.stages()
+    frozen = stages if count < 0 else stages[:count]
+    modules = []
+    for stage in frozen:
+        for param in stage_parameters(stage):
+            param.requires_grad_(False)
+        modules.extend(part for part in stage if isinstance(part, nn.Module))
+    return modules
+
+
+def train_classifier(encoder: nn.Module, data: EvalData, device: torch.device, epochs: int, lr: float,
+                     backbone_lr: float, batch_size: int, weight_decay: float, freeze_stages: int,
+                     logger: Optional[RunLogger] = None, tag: str = "finetune") -> tuple[float, float]:
+    """Train a copy of `encoder` + a linear head; returns (top1, top5) on data.val."""
+    backbone = copy.deepcopy(encoder).to(device)
+    frozen_modules = _freeze(backbone, freeze_stages)
+    head = nn.Linear(backbone.out_dim, data.num_classes).to(device)
+    model = nn.Sequential(backbone, head)
+    groups = [{"params": list(head.parameters()), "base_lr": lr}]
+    trainable = [p for p in backbone.parameters() if p.requires_grad]
+    if trainable:
+        groups.append({"params": trainable, "base_lr": backbone_lr})
+    optimizer = torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+    transform = MultiViewTransform([TRAIN_VIEW], data.image_size, data.mean, data.std)
+    loader = PretrainLoader(data.train, transform, batch_size, data.seed, device, data.num_workers)
+    schedule = warmup_cosine(1.0, 0.0, epochs * loader.steps_per_epoch).tolist()
+    step = 0
+    for epoch in range(epochs):
+        model.train()
+        for module in frozen_modules:
+            module.eval()
+        total = torch.zeros((), device=device)
+        for batch in loader.epoch(epoch):
+            for group in optimizer.param_groups:
+                group["lr"] = group["base_lr"] * schedule[step]
+            with torch.autocast(device.type, dtype=data.precision or torch.float32, enabled=data.precision is not None):
+                loss = F.cross_entropy(model(batch.views[0]), batch.labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach()
+            step += 1
+        if logger:
+            logger.scalars({f"{tag}_train_loss": (total / loader.steps_per_epoch).item()}, epoch, prefix="eval")
+    logits, labels = extract_features(model, data.val, data, device)
+    top1, top5 = topk_accuracy(logits, labels)
+    return top1, top5
+
+
+@EVALUATORS.register("finetune")
+def finetune(encoder: nn.Module, data: EvalData, device: torch.device, logger: Optional[RunLogger] = None,
+             epochs: int = 30, lr: float = 0.1, backbone_lr: float = 0.01, batch_size: int = 256,
+             weight_decay: float = 5e-4, freeze_stages: int = 0, knn: bool = True) -> dict[str, float]:
+    """knn: also report kNN accuracy of the encoder before fine-tuning."""
+    results = knn_accuracy(encoder, data, device) if knn else {}
+    top1, top5 = train_classifier(encoder, data, device, epochs, lr, backbone_lr, batch_size, weight_decay,
+                                  freeze_stages, logger)
+    results["finetune_top1"], results["finetune_top5"] = top1, top5
+    return results

@@ -1,0 +1,62 @@
+"""The method contract: the engine calls only what is defined here.
+
+A method owns the encoder and everything else it trains (projectors, predictors,
+momentum copies, queues). `training_step` returns a dict with at least "loss"; every
+other scalar in it is logged. The hooks default to doing nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from ssltrain.data.batch import Batch
+from ssltrain.optim import default_param_groups
+
+
+class SSLMethod(nn.Module):
+    #: how many views the method trains on: (fewest, most); most None = no limit
+    views: tuple[int, int | None] = (1, None)
+    #: True for methods that read batch.labels (supervised baselines)
+    needs_labels: bool = False
+
+    def __init__(self, encoder: nn.Module):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+        # DDP synchronises gradients of what runs inside forward(), so the step lives here
+        return self.training_step(batch)
+
+    def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def on_step_start(self, step: int, total_steps: int) -> None:
+        """Before the forward pass: per-iteration schedules (e.g. a teacher temperature)."""
+
+    def after_optimizer_step(self, step: int, total_steps: int) -> None:
+        """After the update: momentum (EMA) copies, prototype normalisation, ..."""
+
+    def param_groups(self) -> list[dict]:
+        """Optimizer groups; override to give parts their own lr (see schedules.py flags)."""
+        return default_param_groups(self)
+
+    def images(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Image grids to log ([N, 3, H, W] in [0, 1]) for methods that make images."""
+        return {}
+
+
+def encode_views(views: Sequence[torch.Tensor], network: Callable[[torch.Tensor], torch.Tensor]) -> list[torch.Tensor]:
+    """`network` on each view, running views of the same size as one batch (faster, and
+    BatchNorm sees all of them, as in SimCLR's reference code). Returns one output per view."""
+    outputs: list[torch.Tensor | None] = [None] * len(views)
+    by_size: dict[tuple[int, ...], list[int]] = {}
+    for index, view in enumerate(views):
+        by_size.setdefault(tuple(view.shape[1:]), []).append(index)
+    for indices in by_size.values():
+        chunk = network(torch.cat([views[i] for i in indices]))
+        for i, part in zip(indices, chunk.chunk(len(indices))):
+            outputs[i] = part
+    return outputs  # type: ignore[return-value]

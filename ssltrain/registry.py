@@ -1,0 +1,89 @@
+"""Name -> builder registries for every config group.
+
+Each builder is registered with a decorator next to its definition::
+
+    @METHODS.register("simclr")
+    class SimCLR(SSLMethod): ...
+
+The config schema of a group entry is derived from the builder's signature (see
+config.py), so a registered name, its YAML file and its keyword arguments can never drift
+apart. Arguments that come from the run rather than from the user (the encoder a method
+wraps, the image size an encoder is built for) are *context*: `build` passes them only to
+builders whose signature asks for them, and they never appear in a YAML file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from typing import Any, Callable, Generic, TypeVar
+
+from ssltrain.errors import UserError
+
+T = TypeVar("T")
+
+class Registry(Generic[T]):
+    """A named collection of builders (classes or functions) for one config group."""
+
+    def __init__(self, group: str, package: str, context: frozenset[str] = frozenset()):
+        self.group = group
+        self._package: str | None = package  # imported lazily so every entry registers itself
+        self.context = context  # argument names the run fills in, never a config file
+        self._builders: dict[str, Callable[..., T]] = {}
+
+    def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        def decorator(builder: Callable[..., T]) -> Callable[..., T]:
+            if name in self._builders:
+                raise ValueError(f"{self.group} '{name}' is registered twice")
+            self._builders[name] = builder
+            return builder
+
+        return decorator
+
+    def _load(self) -> None:
+        if self._package is None:
+            return
+        package = importlib.import_module(self._package)
+        for module in pkgutil.iter_modules(getattr(package, "__path__", [])):
+            importlib.import_module(f"{self._package}.{module.name}")
+        self._package = None
+
+    def names(self) -> list[str]:
+        self._load()
+        return sorted(self._builders)
+
+    def get(self, name: str) -> Callable[..., T]:
+        self._load()
+        if name not in self._builders:
+            raise UserError(
+                f"unknown {self.group} '{name}'; valid choices: {', '.join(self.names())}"
+            )
+        return self._builders[name]
+
+    def user_parameters(self, name: str) -> dict[str, inspect.Parameter]:
+        """The builder's keyword arguments that a config file may set."""
+        signature = inspect.signature(self.get(name))
+        return {
+            param.name: param
+            for param in signature.parameters.values()
+            if param.name not in self.context
+            and param.name != "self"
+            and param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
+        }
+
+    def build(self, name: str, context: dict[str, Any] | None = None, **kwargs: Any) -> T:
+        """Call the builder with `kwargs` plus the context entries it declares."""
+        builder = self.get(name)
+        accepted = inspect.signature(builder).parameters
+        wanted = {key: value for key, value in (context or {}).items() if key in accepted}
+        return builder(**wanted, **kwargs)
+
+
+METHODS: Registry = Registry(
+    "method", "ssltrain.methods", context=frozenset({"encoder", "image_size", "num_classes", "mean", "std"})
+)
+ENCODERS: Registry = Registry("encoder", "ssltrain.encoders", context=frozenset({"image_size"}))
+DATASETS: Registry = Registry("dataset", "ssltrain.data.sources")
+OPTIMIZERS: Registry = Registry("optimizer", "ssltrain.optim", context=frozenset({"params"}))
+EVALUATORS: Registry = Registry("eval", "ssltrain.eval", context=frozenset({"encoder", "data", "device", "logger"}))

@@ -1,0 +1,39 @@
+"""Per-iteration schedules, precomputed once (DINO style): index by the global step."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def warmup_cosine(base: float, final: float, total_steps: int, warmup_steps: int = 0, warmup_start: float = 0.0) -> torch.Tensor:
+    """Linear from `warmup_start` to `base` over `warmup_steps`, then half a cosine to `final`.
+
+    Returns [total_steps] float64 values; step i uses values[i].
+    """
+    warmup_steps = min(warmup_steps, total_steps)
+    warmup = torch.linspace(warmup_start, base, warmup_steps + 1, dtype=torch.float64)[:-1] if warmup_steps else torch.empty(0, dtype=torch.float64)
+    remaining = total_steps - warmup_steps
+    progress = torch.arange(remaining, dtype=torch.float64) / max(1, remaining)
+    cosine = final + 0.5 * (base - final) * (1 + torch.cos(math.pi * progress))
+    return torch.cat([warmup, cosine])
+
+
+class OptimizerSchedule:
+    """Sets every group's lr and weight decay for a step from precomputed schedules.
+
+    Group flags: `no_weight_decay` (biases, norms), `fixed_lr` (keeps the base lr, as
+    SimSiam's predictor), `lr_scale` (a multiplier on the scheduled lr).
+    """
+
+    def __init__(self, lr: torch.Tensor, weight_decay: torch.Tensor, base_lr: float):
+        self.lr, self.weight_decay, self.base_lr = lr.tolist(), weight_decay.tolist(), base_lr
+
+    def apply(self, optimizer: torch.optim.Optimizer, step: int) -> float:
+        step = min(step, len(self.lr) - 1)
+        for group in optimizer.param_groups:
+            lr = self.base_lr if group.get("fixed_lr") else self.lr[step]
+            group["lr"] = lr * group.get("lr_scale", 1.0)
+            group["weight_decay"] = 0.0 if group.get("no_weight_decay") else self.weight_decay[step]
+        return self.lr[step]
