@@ -19,7 +19,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
-from ssltrain.config import parse_config
+from ssltrain.config import Settings, parse_config
 from ssltrain.errors import UserError
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -42,15 +42,22 @@ def _compose(overrides: list[str]) -> DictConfig:
             raise UserError(str(error).strip().splitlines()[0]) from None
 
 
+def compose_settings(overrides: list[str]) -> Settings:
+    """Typed settings for these overrides, exactly as the command line would build them."""
+    preflight(overrides)
+    return parse_config(_compose(overrides))
+
+
 def _check_key(cfg: DictConfig, key: str) -> None:
+    *sections, leaf = key.split(".")
     node = cfg
-    parts = key.split(".")
-    for depth, part in enumerate(parts):
-        if not isinstance(node, DictConfig) or part not in node:
-            where = ".".join(parts[:depth]) or "the top level"
-            valid = ", ".join(str(k) for k in node) if isinstance(node, DictConfig) else "none (not a section)"
+    for depth, part in enumerate([*sections, leaf]):
+        if not isinstance(node, DictConfig) or part not in node.keys():  # keys(): '???' counts as present
+            where = ".".join(sections[:depth]) or "the top level"
+            valid = ", ".join(str(k) for k in node.keys()) if isinstance(node, DictConfig) else "none (not a section)"
             raise UserError(f"unknown key '{key}'; valid keys in {where}: {valid}")
-        node = node[part]
+        if depth < len(sections):
+            node = node[part]
 
 
 def _alternatives(override) -> list[str]:

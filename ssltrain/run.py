@@ -68,6 +68,11 @@ def build_method(settings: Settings, splits: DatasetSplits) -> SSLMethod:
     encoder = build_encoder(settings, splits.image_size)
     context = {"encoder": encoder, "image_size": splits.image_size, "num_classes": splits.num_classes,
                "mean": splits.mean, "std": splits.std}
+    method_class = METHODS.get(settings.method.name)
+    if encoder.kind not in method_class.encoder_kinds:
+        fitting = [name for name in ENCODERS.names() if ENCODERS.build(name, context={"image_size": splits.image_size}).kind in method_class.encoder_kinds]
+        raise UserError(f"method {settings.method.name} needs a {' or '.join(method_class.encoder_kinds)} encoder; "
+                        f"choose encoder= one of: {', '.join(fitting)}")
     method = METHODS.build(settings.method.name, context=context, **settings.method.options)
     fewest, most = method.views
     views = settings.augmentation.num_views

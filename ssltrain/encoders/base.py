@@ -2,6 +2,7 @@
 
 - `forward(x)`: images [B, 3, H, W] -> features [B, out_dim]
 - `out_dim`: the feature size
+- `kind`: "cnn" or "vit", for methods that need one of them
 - `stages()`: parameter-holding parts from input to output, for freezing the first K
   in fine-tuning; each stage is a list of modules and loose parameters
 
@@ -22,6 +23,7 @@ Stage = list[Union[nn.Module, nn.Parameter]]
 @runtime_checkable
 class Encoder(Protocol):
     out_dim: int
+    kind: str
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor: ...
 

@@ -27,6 +27,8 @@ def use_cifar_stem(model: ResNet) -> None:
 
 
 class ResNetEncoder(ResNet):
+    kind = "cnn"
+
     def __init__(self, block, layers: list[int], cifar_stem: bool, zero_init_residual: bool):
         super().__init__(block, layers, zero_init_residual=zero_init_residual)
         if cifar_stem:

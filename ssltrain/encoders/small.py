@@ -20,6 +20,8 @@ def conv_bn_relu(in_channels: int, out_channels: int, stride: int) -> nn.Sequent
 class SmallCNN(nn.Module):
     """3x3 conv-BN-ReLU blocks; every block after the first halves the resolution."""
 
+    kind = "cnn"
+
     def __init__(self, channels: tuple[int, ...]):
         super().__init__()
         widths = (3, *channels)

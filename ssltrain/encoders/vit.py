@@ -13,6 +13,8 @@ from ssltrain.registry import ENCODERS
 
 
 class ViTEncoder(VisionTransformer):
+    kind = "vit"
+
     def __init__(self, image_size: int, patch_size: int, num_layers: int, num_heads: int, hidden_dim: int):
         super().__init__(image_size=image_size, patch_size=patch_size, num_layers=num_layers,
                          num_heads=num_heads, hidden_dim=hidden_dim, mlp_dim=4 * hidden_dim)

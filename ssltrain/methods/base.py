@@ -21,6 +21,8 @@ class SSLMethod(nn.Module):
     views: tuple[int, int | None] = (1, None)
     #: True for methods that read batch.labels (supervised baselines)
     needs_labels: bool = False
+    #: encoder kinds the method works with ("cnn", "vit"; see encoders/base.py)
+    encoder_kinds: tuple[str, ...] = ("cnn", "vit")
 
     def __init__(self, encoder: nn.Module):
         super().__init__()

@@ -1,0 +1,73 @@
+"""Shared fixtures: the real CIFAR-10 copy, config composition, and a CLI runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+CIFAR_TARBALL = Path(os.environ.get("SSLTRAIN_CIFAR10_TARBALL", REPO.parent / "shared" / "datasets" / "cifar10-jpeg-train.tar.gz"))
+# Unpacked once per machine; the decode cache beside it makes later sessions start at once.
+CIFAR_DIR = Path(os.environ.get("SSLTRAIN_TEST_DATA", Path.home() / ".cache" / "ssltrain-tests")) / "cifar10-jpeg"
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session")
+def cifar10_root() -> Path:
+    """The offline CIFAR-10 training copy as an ImageFolder tree (root/train/<class>/*.jpg)."""
+    if not (CIFAR_DIR / "train").is_dir():
+        if not CIFAR_TARBALL.is_file():
+            pytest.skip(f"the CIFAR-10 copy {CIFAR_TARBALL} is not here (set SSLTRAIN_CIFAR10_TARBALL)")
+        partial = CIFAR_DIR.with_name(CIFAR_DIR.name + ".partial")
+        partial.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(CIFAR_TARBALL) as archive:
+            archive.extractall(partial, filter="data")
+        partial.rename(CIFAR_DIR)
+    return CIFAR_DIR
+
+
+def run_cli(args: list[str], cwd: Path, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`python -m ssltrain ARGS` in `cwd`, with this checkout first on the path."""
+    environment = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "ssltrain", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=environment)
+
+
+# Fast CLI runs: synthetic data, the small CNN, short evaluation.
+SMOKE = ["dataset=synthetic", "dataset.num_images=256", "encoder=small_cnn", "encoder.channels=[8,16]",
+         "trainer.batch_size=32", "trainer.num_workers=0", "trainer.log_every=2", "eval=knn", "trainer.resume=never"]
+
+
+@pytest.fixture(scope="session")
+def random_knn(cifar10_root) -> float:
+    """kNN top-1 of the untrained small CNN under learning_check's defaults (computed once)."""
+    from ssltrain.learning_check import random_baseline
+
+    return random_baseline(str(cifar10_root))
+
+
+@pytest.fixture
+def learn(cifar10_root, random_knn):
+    """learn(overrides, epochs) -> learning_check's result, printed and, when
+    SSLTRAIN_LEARNING_REPORT names a file, appended to it (scripts/learning_report.py)."""
+    from ssltrain.learning_check import learning_check
+
+    def check(overrides: list[str], epochs: int) -> dict:
+        result = learning_check(overrides, str(cifar10_root), epochs, baseline=random_knn)
+        print(f"\nlearning check {overrides}: kNN top-1 {result['random_knn_top1']:.4f} at random init -> "
+              f"{result['trained_knn_top1']:.4f} after {epochs} epochs ({result['val_split']})")
+        report = os.environ.get("SSLTRAIN_LEARNING_REPORT")
+        if report:
+            with open(report, "a") as file:
+                file.write(json.dumps(result) + "\n")
+        return result
+
+    return check
