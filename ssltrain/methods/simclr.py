@@ -10,7 +10,7 @@ from torch import nn
 
 from ssltrain.data.batch import Batch
 from ssltrain.heads import mlp
-from ssltrain.losses import nt_xent
+from ssltrain.losses.nt_xent import nt_xent
 from ssltrain.methods.base import SSLMethod, encode_views
 from ssltrain.registry import METHODS
 
