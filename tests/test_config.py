@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import REPO
 from ssltrain.cli import CONFIG_DIR, GROUPS, compose_settings, group_choices, preflight
 from ssltrain.errors import UserError
 from ssltrain.registry import DATASETS, ENCODERS, EVALUATORS, METHODS, OPTIMIZERS, Registry
@@ -93,7 +94,7 @@ def test_build_passes_only_the_context_a_builder_declares():
 
 
 def test_the_readme_lists_every_method_and_every_choice_of_every_group():
-    readme = (CONFIG_DIR.parent / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     for name in METHODS.names():
         assert f"| `{name}` |" in readme, f"README's method table lacks {name}"
     for group in ("encoder", "dataset", "augmentation", "optimizer", "eval"):
