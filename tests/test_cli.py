@@ -24,7 +24,7 @@ def run_dirs(cwd: Path, root: str = "outputs") -> list[Path]:
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory) -> Path:
     cwd = tmp_path_factory.mktemp("cli")
-    result = run_cli(smoke("trainer.epochs=2", "eval=linear", "eval.epochs=3"), cwd)
+    result = run_cli(smoke("trainer.epochs=2", "eval=linear", "eval.epochs=3", "trainer.knn_every=1"), cwd)
     assert result.returncode == 0, result.stderr
     [run_dir] = run_dirs(cwd)
     return run_dir
@@ -53,6 +53,7 @@ def test_a_run_logs_scalars_the_views_grid_and_hparams_to_tensorboard(finished_r
     events = EventAccumulator(str(finished_run / "tensorboard")).Reload()
     assert {"train/loss", "train/lr", "train/images_per_second"} <= set(events.Tags()["scalars"])
     assert "train/views" in events.Tags()["images"]
+    assert [event.step for event in events.Scalars("eval/knn_top1")] == [8, 16], "kNN monitor every epoch"
     assert list((finished_run / "tensorboard" / "hparams").glob("events.*"))
 
 
@@ -87,6 +88,22 @@ def test_a_backbone_file_evaluates_with_the_configured_encoder(finished_run, tmp
     assert result.returncode == 0, result.stderr
     result = run_cli(smoke(f"checkpoint={finished_run / 'backbone.pt'}", "encoder=resnet18"), tmp_path)
     assert result.returncode == 2 and "do not fit encoder resnet18" in result.stderr
+
+
+def test_fine_tuning_evaluation_reports_its_accuracy(finished_run, tmp_path):
+    result = run_cli(smoke(f"checkpoint={finished_run / 'checkpoints' / 'last.pt'}", "eval=finetune", "eval.epochs=1",
+                           "eval.freeze_stages=1"), tmp_path)
+    assert result.returncode == 0, result.stderr
+    results = json.loads(next(tmp_path.glob("outputs/**/results.json")).read_text())
+    assert 0.0 <= results["finetune_top1"] <= 1.0 and "knn_top1" in results
+
+
+def test_resume_from_a_path_continues_that_checkpoint_in_a_new_run(finished_run, tmp_path):
+    checkpoint = finished_run / "checkpoints" / "last.pt"
+    result = run_cli(smoke("trainer.epochs=3", f"trainer.resume={checkpoint}"), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "resumed at epoch 2" in result.stdout
+    assert json.loads(next(tmp_path.glob("outputs/**/results.json")).read_text())["epochs"] == 3
 
 
 def test_zero_epochs_evaluates_the_randomly_initialised_encoder(tmp_path):
