@@ -25,7 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-k", default=None, help="pytest -k expression to run a subset")
-    parser.add_argument("--output", type=Path, default=REPO / "docs" / "results" / f"learning-{platform.node()}.json")
+    device = torch.cuda.get_device_name().replace(" ", "-") if torch.cuda.is_available() else "cpu"
+    parser.add_argument("--output", type=Path, default=REPO / "docs" / "results" / f"learning-{device}.json")
     args = parser.parse_args()
     with tempfile.NamedTemporaryFile("r", suffix=".jsonl") as records:
         command = [sys.executable, "-m", "pytest", "-m", "learning", "-p", "no:cacheprovider", "-q", "-s"]
@@ -38,7 +39,7 @@ def main() -> int:
         "what": "kNN top-1 on a seeded 5,000-image class-balanced holdout of the CIFAR-10 JPEG training copy "
                 "(never pretrained on), after a short pretraining vs. the same encoder at random initialisation",
         "date": datetime.date.today().isoformat(),
-        "machine": f"{platform.node()}: {os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}",
+        "machine": f"{os.cpu_count()} CPU cores ({platform.machine()}), shared with other work while measuring",
         "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
         "torch": torch.__version__,
         "python": platform.python_version(),
@@ -49,7 +50,7 @@ def main() -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
     for result in results:
-        print(f"{' '.join(result['overrides'][-3:]):60s} {result['random_knn_top1']:.4f} -> "
+        print(f"{result['method']:24s} {result['random_knn_top1']:.4f} -> "
               f"{result['trained_knn_top1']:.4f} ({result['gain']:+.4f})")
     print(f"wrote {args.output}")
     return status
