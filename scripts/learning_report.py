@@ -39,7 +39,7 @@ def main() -> int:
         "what": "kNN top-1 on a seeded 5,000-image class-balanced holdout of the CIFAR-10 JPEG training copy "
                 "(never pretrained on), after a short pretraining vs. the same encoder at random initialisation",
         "date": datetime.date.today().isoformat(),
-        "machine": f"{os.cpu_count()} CPU cores ({platform.machine()}), shared with other work while measuring",
+        "machine": f"{os.cpu_count()} CPU cores ({platform.machine()})",
         "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
         "torch": torch.__version__,
         "python": platform.python_version(),
