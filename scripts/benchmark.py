@@ -58,7 +58,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--methods", default="simclr,byol,moco")
     parser.add_argument("--encoders", default="resnet18,resnet50,vit_tiny")
     parser.add_argument("--backends", default=",".join(BACKENDS))
-    parser.add_argument("--compile", default="off,on", help="off, on or off,on")
+    parser.add_argument("--compile", default="off,on", choices=["off", "on", "off,on", "on,off"])
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--precision", default="auto", help="auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32 | fp16")
     parser.add_argument("--warmup", type=int, default=20, help="untimed steps first (they absorb compilation)")
@@ -69,6 +69,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--note", default="", help="free text stored with each record (e.g. the machine's load)")
     parser.add_argument("--out", default=None, help="JSON file to append to (default docs/benchmarks/<device>-<date>.json)")
+    parser.add_argument("overrides", nargs="*", help="more ssltrain overrides for every run (e.g. optimizer=sgd)")
     parser.add_argument("--smoke", action="store_true", help="tiny CPU run (CI), other options win: " + " ".join(SMOKE))
     args = parser.parse_args(argv)
     if args.smoke:  # the smoke settings, then whatever the command line says
@@ -119,7 +120,7 @@ def measure(args: argparse.Namespace, method_name: str, encoder: str, backend: s
     settings = compose_settings([
         f"method={method_name}", f"encoder={encoder}", *data_overrides(args), f"trainer.batch_size={args.batch_size}",
         f"trainer.precision={args.precision}", f"trainer.compile={str(compiled).lower()}", f"trainer.device={args.device}",
-        f"augmentation.backend={'cpu' if backend == 'dataloader' else backend}", "eval=none"])
+        f"augmentation.backend={'cpu' if backend == 'dataloader' else backend}", "eval=none", *args.overrides])
     trainer = settings.trainer
     device = select_device(trainer.device)
     precision = select_precision(trainer.precision, device)
@@ -202,12 +203,13 @@ def main(argv: list[str]) -> int:
     check_choices(args)
     compiles = {"off": [False], "on": [True], "off,on": [False, True], "on,off": [True, False]}[args.compile]
     device = select_device(args.device)
-    first = compose_settings([f"method={args.methods.split(',')[0]}", *data_overrides(args), f"trainer.device={args.device}"])
+    first = compose_settings([f"method={args.methods.split(',')[0]}", *data_overrides(args), f"trainer.device={args.device}",
+                              *args.overrides])
     splits = load_data(first)
     common = {"command": shlex.join([sys.executable, *sys.argv]), "torch": torch.__version__,
               "torchvision": torchvision.__version__, "python": platform.python_version(), "batch_size": args.batch_size,
               "warmup_steps": args.warmup, "timed_steps": args.steps, "workers": args.workers, "data": args.data,
-              "train_images": len(splits.train), "image_size": splits.image_size, "note": args.note,
+              "train_images": len(splits.train), "image_size": splits.image_size, "overrides": args.overrides, "note": args.note,
               "date": datetime.datetime.now().isoformat(timespec="seconds")}
     records = []
     for method_name, encoder, compiled, backend in itertools.product(

@@ -8,11 +8,19 @@ loop over samples, no host sync. They run on any device (CPU tests cover them).
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
 GRAY_WEIGHTS = (0.2989, 0.587, 0.114)  # ITU-R 601-2 luma, as torchvision's rgb_to_grayscale
 SOLARIZE_THRESHOLD = 128 / 255  # the CPU pipeline solarizes uint8 pixels >= 128
+
+
+@functools.lru_cache(maxsize=64)
+def device_constant(values: tuple[float, ...], device: torch.device) -> torch.Tensor:
+    """A small constant tensor on `device`, copied there once (a copy to a GPU waits for it)."""
+    return torch.tensor(values, dtype=torch.float32).to(device)
 
 
 def _column(values: torch.Tensor) -> torch.Tensor:
@@ -60,8 +68,8 @@ def hflip(images: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
 
 def grayscale(images: torch.Tensor) -> torch.Tensor:
     """Luma [B, 1, H, W]."""
-    r, g, b = images.unbind(dim=1)  # [B, H, W] each
-    return (r * GRAY_WEIGHTS[0] + g * GRAY_WEIGHTS[1] + b * GRAY_WEIGHTS[2]).unsqueeze(1)
+    weights = device_constant(GRAY_WEIGHTS, images.device)  # [3]
+    return (weights @ images.flatten(2)).view(len(images), 1, *images.shape[2:])  # [3] @ [B, 3, HW]
 
 
 def random_grayscale(images: torch.Tensor, apply: torch.Tensor) -> torch.Tensor:
@@ -94,19 +102,18 @@ def blend_op(images: torch.Tensor, op: torch.Tensor, factors: torch.Tensor) -> t
 def adjust_hue(images: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     """Rotate the HSV hue of each sample by shift [B] (a fraction of the circle).
 
-    RGB -> (hue, value = max, chroma = max - min); each channel comes back as
+    RGB -> (hue in sixths, value = max, chroma = max - min); each channel comes back as
     value - chroma * clamp(min(k, 4 - k), 0, 1) with k = (n + 6 * hue) mod 6 and n = 5, 3, 1
-    for r, g, b: the closed form of the HSV -> RGB map, with no per-sector gather.
+    for r, g, b: the closed form of the HSV -> RGB map, with no per-sector gather. Ties for
+    the maximum resolve r, then g, then b, as in torchvision.
     """
     r, g, b = images.unbind(dim=1)  # [B, H, W] each
-    value, _ = images.max(dim=1)
-    chroma = value - images.min(dim=1).values
-    safe = torch.where(chroma > 0, chroma, 1.0)
-    hue = torch.where(value == r, ((g - b) / safe) % 6.0,
-                      torch.where(value == g, (b - r) / safe + 2.0, (r - g) / safe + 4.0))  # [B, H, W] in [0, 6)
-    hue = hue + 6.0 * shift.view(-1, 1, 1)
-    k = torch.stack([(hue + sector) % 6.0 for sector in (5.0, 3.0, 1.0)], dim=1)  # [B, 3, H, W]
-    ramp = torch.minimum(k, 4.0 - k).clamp(0.0, 1.0)
+    value = torch.maximum(torch.maximum(r, g), b)
+    chroma = value - torch.minimum(torch.minimum(r, g), b)
+    numerator = torch.where(value == r, g - b, torch.where(value == g, b - r + 2.0 * chroma, r - g + 4.0 * chroma))
+    hue = numerator / torch.where(chroma > 0, chroma, 1.0) + 6.0 * shift.view(-1, 1, 1)  # sixths, mod 6 below
+    k = torch.stack([(hue + sector).remainder_(6.0) for sector in (5.0, 3.0, 1.0)], dim=1)  # [B, 3, H, W]
+    ramp = torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0)
     return value.unsqueeze(1) - chroma.unsqueeze(1) * ramp
 
 

@@ -143,14 +143,13 @@ class BatchAugment:
 
     def __init__(self, views: Sequence[ViewConfig], image_size: int, mean: Sequence[float], std: Sequence[float]):
         self.views, self.image_size = list(views), image_size
-        self.stats = torch.tensor([mean, std], dtype=torch.float32).view(2, 1, 3, 1, 1)
+        self.mean, self.std = tuple(mean), tuple(std)
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> list[torch.Tensor]:
         images = images.permute(0, 3, 1, 2)  # [B, 3, H, W]
         height, width = images.shape[-2:]
-        if self.stats.device != images.device:  # moved once, not every batch (a copy to the GPU syncs)
-            self.stats = self.stats.to(images.device)
-        mean, std = self.stats
+        mean = ops.device_constant(self.mean, images.device).view(1, 3, 1, 1)
+        std = ops.device_constant(self.std, images.device).view(1, 3, 1, 1)
         outputs: list[torch.Tensor] = []
         for view in self.views:
             batch = images.repeat(view.count, 1, 1, 1) if view.count > 1 else images  # [count * B, 3, H, W]
