@@ -342,3 +342,10 @@ def test_views_of_one_image_get_independent_parameters():
     means_one, means_two = one.mean(dim=(1, 2, 3)), two.mean(dim=(1, 2, 3))
     assert abs(stats.pearsonr(means_one.numpy(), means_two.numpy()).statistic) < 0.1
     assert not math.isclose(float(means_one.std()), 0.0)
+
+
+def test_a_view_of_another_size_without_a_crop_is_the_resized_image():
+    images = _quantised(_images(count=3))
+    out = BatchAugment([ViewConfig(size=12)], 20, (0.0,) * 3, (1.0,) * 3)(images.permute(0, 2, 3, 1), _generator())
+    expected = TF.resize(_to_unit(images), [12, 12], antialias=True)
+    torch.testing.assert_close(out[0], expected, atol=1e-5, rtol=0)

@@ -109,14 +109,14 @@ def sample_view_params(view: ViewConfig, count: int, height: int, width: int, ge
     )
 
 
-def crops(view: ViewConfig) -> bool:
+def uses_random_crop(view: ViewConfig) -> bool:
     return tuple(view.crop_scale) != (1.0, 1.0) or tuple(view.crop_ratio) != (1.0, 1.0)
 
 
 def render_view(images: torch.Tensor, params: ViewParams, view: ViewConfig, size: int) -> torch.Tensor:
     """uint8 images [B, 3, H, W] -> augmented float views [B, 3, size, size] in [0, 1],
     in the CPU pipeline's op order; ops whose probability is 0 are not computed."""
-    if crops(view):
+    if uses_random_crop(view):
         views = ops.resized_crop(images, params.boxes, size)
     elif images.shape[-2:] != (size, size):  # a plain resize: the whole image as the box
         whole = torch.zeros(len(images), 4, device=images.device)  # [B, 4]
