@@ -22,8 +22,8 @@ from ssltrain.atomic import atomic_save, atomic_write_text
 from ssltrain.checkpoint import RESULTS_FILE, Checkpointer, Progress, find_resumable, load_checkpoint, run_identity
 from ssltrain.config import Settings, parse_config
 from ssltrain.data.images import DatasetSplits, make_splits
-from ssltrain.data.loader import PretrainLoader, default_workers
-from ssltrain.data.transforms import MultiViewTransform
+from ssltrain.data.loader import default_workers
+from ssltrain.data.pipeline import pretrain_loader
 from ssltrain.engine import Interrupted, PretrainLoop, Precision
 from ssltrain.errors import UserError
 from ssltrain.eval.data import EvalData
@@ -188,9 +188,9 @@ def _run(settings: Settings, run_dir: Path, search_roots: list[Path], device: to
             method = nn.SyncBatchNorm.convert_sync_batchnorm(method)
         if trainer.channels_last:
             method.to(memory_format=torch.channels_last)
-        transform = MultiViewTransform(settings.augmentation.views, splits.image_size, splits.mean, splits.std)
-        loader = PretrainLoader(splits.train, transform, trainer.batch_size // world, trainer.seed, device, workers,
-                                rank, world, channels_last=trainer.channels_last)
+        loader = pretrain_loader(splits.train, settings.augmentation, splits.image_size, splits.mean, splits.std,
+                                 trainer.batch_size // world, trainer.seed, device, workers, rank, world,
+                                 channels_last=trainer.channels_last)
         optimizer, schedule = build_optimizer(settings, method, loader.steps_per_epoch)
 
         # -- resume

@@ -32,17 +32,25 @@ class EpochSampler(Sampler):
         self.size, self.batch_size, self.seed = size, batch_size, seed
         self.rank, self.world_size = rank, world_size
         self.steps_per_epoch = size // (batch_size * world_size)
+        if self.steps_per_epoch == 0:
+            raise UserError(
+                f"{size} training images make no full batch of trainer.batch_size={batch_size * world_size}; "
+                f"lower trainer.batch_size or raise dataset.limit"
+            )
         self.epoch, self.start_step = 0, 0
 
     def set_epoch(self, epoch: int, start_step: int = 0) -> None:
         self.epoch, self.start_step = epoch, start_step
 
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        generator = torch.Generator().manual_seed(self.seed * 10_007 + self.epoch)
+    def indices(self, epoch: int) -> torch.Tensor:
+        """This rank's image indices for the whole epoch, [steps_per_epoch * batch_size]."""
+        generator = torch.Generator().manual_seed(self.seed * 10_007 + epoch)
         order = torch.randperm(self.size, generator=generator)
         used = self.steps_per_epoch * self.batch_size * self.world_size
-        mine = order[:used][self.rank :: self.world_size]
-        for index in mine[self.start_step * self.batch_size :].tolist():
+        return order[:used][self.rank :: self.world_size]
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        for index in self.indices(self.epoch)[self.start_step * self.batch_size :].tolist():
             yield self.epoch, index
 
     def __len__(self) -> int:
@@ -101,11 +109,6 @@ class PretrainLoader:
                  device: torch.device, num_workers: int, rank: int = 0, world_size: int = 1,
                  channels_last: bool = False):
         self.sampler = EpochSampler(len(images), batch_size, seed, rank, world_size)
-        if self.sampler.steps_per_epoch == 0:
-            raise UserError(
-                f"{len(images)} training images make no full batch of trainer.batch_size={batch_size * world_size}; "
-                f"lower trainer.batch_size or raise dataset.limit"
-            )
         workers = default_workers(device) if num_workers < 0 else num_workers
         self.device = device
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
