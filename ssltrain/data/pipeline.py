@@ -18,18 +18,20 @@ log = logging.getLogger(__name__)
 Loader = Union[PretrainLoader, DeviceLoader]
 
 
-def select_backend(requested: str, device: torch.device, images: ImageSet) -> str:
-    """auto: gpu on CUDA when the images are decoded in memory, else cpu."""
+def select_backend(requested: str, images: ImageSet) -> str:
+    """auto: the batched backend ("gpu") whenever the images are decoded in memory: on a CPU
+    too, where batched tensor ops beat the per-sample pipeline several times over
+    (docs/benchmarks/README.md); streamed images need the per-sample "cpu" backend."""
     if requested != "auto":
         return requested
-    return "gpu" if device.type == "cuda" and images.pixels is not None else "cpu"
+    return "gpu" if images.pixels is not None else "cpu"
 
 
 def pretrain_loader(images: ImageSet, augmentation: AugmentationConfig, image_size: int, mean: Sequence[float],
                     std: Sequence[float], batch_size: int, seed: int, device: torch.device, num_workers: int,
                     rank: int = 0, world_size: int = 1, channels_last: bool = False) -> Loader:
     """The loader for `augmentation.backend` (batch_size is per process)."""
-    backend = select_backend(augmentation.backend, device, images)
+    backend = select_backend(augmentation.backend, images)
     log.info("augmentation backend: %s%s", backend, " (auto)" if augmentation.backend == "auto" else "")
     if backend == "gpu":
         return DeviceLoader(images, augmentation.views, image_size, mean, std, batch_size, seed, device,
