@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 import torch
@@ -11,7 +10,7 @@ from PIL import Image
 from conftest import run_cli, smoke
 from ssltrain.config import ViewConfig
 from ssltrain.data.decode import decode_folder
-from ssltrain.data.images import DatasetSource, ImageSet, balanced_subset, make_splits
+from ssltrain.data.images import DatasetSource, balanced_subset, make_splits
 from ssltrain.data.loader import EpochSampler, PretrainLoader
 from ssltrain.data.sources import imagefolder, synthetic
 from ssltrain.data.transforms import MultiViewTransform
