@@ -17,7 +17,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig
 
 from ssltrain.config import Settings, parse_config
 from ssltrain.errors import UserError
@@ -48,16 +48,33 @@ def compose_settings(overrides: list[str]) -> Settings:
     return parse_config(_compose(overrides))
 
 
+def _index(node, part: str):
+    """`part` as a key of the section or an index of the list `node`, or None when absent."""
+    if isinstance(node, DictConfig) and part in node.keys():  # keys(): '???' counts as present
+        return part
+    if isinstance(node, ListConfig) and part.isdigit() and int(part) < len(node):
+        return int(part)
+    return None
+
+
+def _valid_parts(node) -> str:
+    if isinstance(node, DictConfig):
+        return ", ".join(str(k) for k in node.keys())
+    if isinstance(node, ListConfig):
+        return f"indices 0 to {len(node) - 1}"
+    return "none (not a section)"
+
+
 def _check_key(cfg: DictConfig, key: str) -> None:
-    *sections, leaf = key.split(".")
+    parts = key.split(".")
     node = cfg
-    for depth, part in enumerate([*sections, leaf]):
-        if not isinstance(node, DictConfig) or part not in node.keys():  # keys(): '???' counts as present
-            where = ".".join(sections[:depth]) or "the top level"
-            valid = ", ".join(str(k) for k in node.keys()) if isinstance(node, DictConfig) else "none (not a section)"
-            raise UserError(f"unknown key '{key}'; valid keys in {where}: {valid}")
-        if depth < len(sections):
-            node = node[part]
+    for depth, part in enumerate(parts):
+        index = _index(node, part)
+        if index is None:
+            where = ".".join(parts[:depth]) or "the top level"
+            raise UserError(f"unknown key '{key}'; valid keys in {where}: {_valid_parts(node)}")
+        if depth < len(parts) - 1:
+            node = node[index]
 
 
 def _alternatives(override) -> list[str]:

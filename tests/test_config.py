@@ -64,6 +64,7 @@ def test_builder_arguments_become_typed_options():
     (["optimizer.lr=0.1,oops"], "'optimizer.lr': Value 'oops' of type 'str' could not be converted to Float"),
     (["eval=linear,knm"], "unknown eval 'knm'; valid choices: finetune, knn, linear, none"),
     (["dataset.holdout_fraction=1.5"], "dataset.holdout_fraction=1.5 must be in (0, 1)"),
+    (["augmentation=byol", "augmentation.views.2.solarize_p=0.0"], "unknown key 'augmentation.views.2.solarize_p'; valid keys in augmentation.views: indices 0 to 1"),
 ])
 def test_bad_overrides_fail_with_one_line_naming_the_fix(overrides, expected):
     with pytest.raises(UserError) as error:
@@ -71,6 +72,11 @@ def test_bad_overrides_fail_with_one_line_naming_the_fix(overrides, expected):
     message = str(error.value)
     assert "\n" not in message
     assert message.startswith(expected), message
+
+
+def test_one_view_of_the_augmentation_list_is_set_by_its_index():
+    settings = compose_settings(["augmentation=byol", "augmentation.views.1.solarize_p=0.5"])
+    assert [view.solarize_p for view in settings.augmentation.views] == [0.0, 0.5]
 
 
 def test_an_unknown_registry_name_lists_the_registered_ones():
