@@ -10,23 +10,9 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from siamese_kit import naive_info_nce
+
 from ssltrain.losses.info_nce import info_nce
-
-
-def unit(v: torch.Tensor) -> torch.Tensor:
-    return v / v.norm()
-
-
-def naive_info_nce(query, key, temperature, negatives=None):
-    """-log exp(q.k+/t) / (exp(q.k+/t) + sum over negatives exp(q.n/t)), query by query."""
-    total = 0.0
-    for i in range(len(query)):
-        q = unit(query[i])
-        positive = math.exp(float(q @ unit(key[i])) / temperature)
-        others = [key[j] for j in range(len(key)) if j != i] if negatives is None else list(negatives)
-        negative = sum(math.exp(float(q @ unit(n)) / temperature) for n in others)
-        total += -math.log(positive / (positive + negative))
-    return total / len(query)
 
 
 def test_with_a_queue_the_negatives_are_the_queue_only():
