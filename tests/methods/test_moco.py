@@ -1,0 +1,61 @@
+"""MoCo v2: symmetric InfoNCE against the queue, and the queue filling with keys."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from siamese_kit import SMALL_HEADS, both_views, naive_info_nce, sgd_step, tiny_cnn, two_views
+
+from ssltrain.methods.moco import MoCo
+
+
+def build(queue_size: int = 64) -> MoCo:
+    return MoCo(tiny_cnn(), temperature=0.2, queue_size=queue_size, **SMALL_HEADS)
+
+
+def test_loss_averages_infonce_of_each_view_against_the_other_views_key_and_the_queue():
+    method, batch = build(), two_views(size=4)
+    method.train()
+    queue = method.queue.features.clone()
+    q1, q2 = both_views(lambda x: method.projector(method.encoder(x)), batch)
+    k1, k2 = both_views(lambda x: method.momentum_projector(method.momentum_encoder(x)), batch)
+    expected = (naive_info_nce(q1, k2, 0.2, queue) + naive_info_nce(q2, k1, 0.2, queue)) / 2
+    with torch.no_grad():
+        loss = method(batch)["loss"]
+    assert math.isclose(loss.item(), expected, rel_tol=1e-4)
+
+
+def test_the_queue_receives_both_views_keys_after_a_step():
+    method, batch = build(), two_views(size=8)
+    method.train()
+    k1, k2 = method.targets(batch.views)  # the keys of this step, before the momentum update
+    untouched = method.queue.features[16:].clone()
+    sgd_step(method, batch)
+    torch.testing.assert_close(method.queue.features[:16], F.normalize(torch.cat([k1, k2]), dim=1))
+    assert torch.equal(method.queue.features[16:], untouched)
+    assert method.queue.pointer.item() == 16
+
+
+def test_the_queue_wraps_around_and_overwrites_its_oldest_keys():
+    method = build(queue_size=24)
+    sgd_step(method, two_views(size=8, seed=1))
+    method.train()
+    keys = F.normalize(torch.cat(method.targets(two_views(size=8, seed=2).views)), dim=1)  # [16, D]
+    sgd_step(method, two_views(size=8, seed=2), step=1)
+    torch.testing.assert_close(method.queue.features[16:], keys[:8])
+    torch.testing.assert_close(method.queue.features[:8], keys[8:])
+    assert method.queue.pointer.item() == 8
+
+
+@pytest.mark.slow
+@pytest.mark.learning
+def test_moco_pretraining_beats_a_random_encoder_on_heldout_knn(learn):
+    # The recipe's queue of 32768 holds a third of an epoch of CIFAR-10's keys (2 x 50,000
+    # per epoch); on 3,000 images it would stay mostly random for the whole short run and
+    # the model learns nothing (measured: +0.8 points). 2048 keeps the same proportion.
+    result = learn(["method=moco", "method.queue_size=2048"], epochs=6)
+    assert result["gain"] >= 0.03, result
