@@ -10,24 +10,19 @@ import torch
 from torch import nn
 
 from ssltrain.data.batch import Batch
-from ssltrain.heads import mlp
 from ssltrain.losses.vicreg import vicreg_loss
-from ssltrain.methods.base import SSLMethod, encode_views
+from ssltrain.methods.redundancy import TwoViewProjection
 from ssltrain.registry import METHODS
 
 
 @METHODS.register("vicreg")
-class VICReg(SSLMethod):
-    views = (2, 2)
-
+class VICReg(TwoViewProjection):
     def __init__(self, encoder: nn.Module, invariance_weight: float = 25.0, variance_weight: float = 25.0,
                  covariance_weight: float = 1.0, proj_hidden_dim: int = 2048, proj_output_dim: int = 2048,
                  proj_layers: int = 3):
-        super().__init__(encoder)
+        super().__init__(encoder, proj_hidden_dim, proj_output_dim, proj_layers)
         self.weights = (invariance_weight, variance_weight, covariance_weight)
-        hidden = [proj_hidden_dim] * (proj_layers - 1)
-        self.projector = mlp([encoder.out_dim, *hidden, proj_output_dim])
 
     def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
-        z1, z2 = encode_views(batch.views, lambda x: self.projector(self.encoder(x)))  # [B, D] each
+        z1, z2 = self.project(batch)  # [B, D] each
         return vicreg_loss(z1, z2, *self.weights)
