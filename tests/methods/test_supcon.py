@@ -45,6 +45,13 @@ def test_with_every_label_distinct_and_two_views_it_is_simclrs_nt_xent():
     assert supcon.item() == pytest.approx(nt_xent(z1, z2, 0.2).item(), rel=1e-10)
 
 
+def test_collapsed_embeddings_cost_the_log_of_the_number_of_other_views():
+    # every similarity equal: each positive gets probability 1 / (N*V - 1)
+    z = torch.ones(4, 3, 5, dtype=torch.float64)  # 4 images, 3 views, all the same vector
+    labels = torch.tensor([0, 1, 0, 1])
+    assert supcon_loss(z, labels, 0.1).item() == pytest.approx(math.log(4 * 3 - 1), rel=1e-10)
+
+
 def test_same_class_views_lower_the_loss_when_they_are_close():
     close = torch.tensor([[[1.0, 0.0], [1.0, 0.1]], [[1.0, 0.05], [0.9, 0.0]], [[0.0, 1.0], [0.1, 1.0]]])  # [3, 2, 2]
     same_class, other_class = torch.tensor([0, 0, 1]), torch.tensor([0, 1, 2])
