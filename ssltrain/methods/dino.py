@@ -73,27 +73,28 @@ class DINO(SSLMethod):
         # a tensor, so that a compiled step does not recompile as it changes every step
         self.register_buffer("teacher_temp", torch.tensor(warmup_teacher_temperature), persistent=False)
         self.student_temperature = student_temperature
-        self.temperatures = (warmup_teacher_temperature, teacher_temperature, teacher_temperature_warmup_fraction)
+        self.teacher_temperatures = dict(start=warmup_teacher_temperature, end=teacher_temperature,
+                                         warmup_fraction=teacher_temperature_warmup_fraction)
         self.center_momentum = center_momentum
-        self.momentum = (base_momentum, final_momentum)
+        self.base_momentum, self.final_momentum = base_momentum, final_momentum
         self.freeze_last_layer_fraction = freeze_last_layer_fraction
         self.on_step_start(0, 1)
 
     def on_step_start(self, step: int, total_steps: int) -> None:
-        self.teacher_temp.fill_(teacher_temperature(step, total_steps, *self.temperatures))
+        self.teacher_temp.fill_(teacher_temperature(step, total_steps, **self.teacher_temperatures))
         self.head.last_layer.frozen = step < self.freeze_last_layer_fraction * total_steps
 
     def after_optimizer_step(self, step: int, total_steps: int) -> None:
-        momentum = cosine_momentum(self.momentum[0], step, total_steps, final=self.momentum[1])
+        momentum = cosine_momentum(self.base_momentum, step, total_steps, final=self.final_momentum)
         ema_update(self.teacher_encoder, self.encoder, momentum)
         ema_update(self.teacher_head, self.head, momentum)
 
     def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         check_crops(batch.views)
-        student_encoder = crop_encoder(self.encoder)
+        student_encoder, teacher_encoder = crop_encoder(self.encoder), crop_encoder(self.teacher_encoder)
         student = encode_views(batch.views, lambda x: self.head(student_encoder(x)))  # V x [B, K]
         with torch.no_grad():
-            teacher = encode_views(batch.views[:GLOBAL_CROPS], lambda x: self.teacher_head(self.teacher_encoder(x)))  # 2 x [B, K]
+            teacher = encode_views(batch.views[:GLOBAL_CROPS], lambda x: self.teacher_head(teacher_encoder(x)))  # 2 x [B, K]
         loss = dino_loss(student, teacher, self.center, self.student_temperature, self.teacher_temp)
         self.center.copy_(updated_center(self.center, torch.cat(teacher), self.center_momentum))
         return {"loss": loss, "teacher_temperature": self.teacher_temp.detach().clone()}
