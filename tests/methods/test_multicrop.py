@@ -2,20 +2,49 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
+from conftest import run_cli, smoke
 from ssltrain.cli import compose_settings
+from ssltrain.data.gpu_augment import BatchAugment
 from ssltrain.data.transforms import MultiViewTransform
 from ssltrain.encoders.vit import vit_tiny
 from ssltrain.methods.multicrop import check_crops, crop_encoder, resized_position_embedding, vit_class_token
 
 
-def test_multicrop_augmentation_yields_two_global_and_six_local_views_of_the_configured_sizes():
+def multicrop_views(backend: str, images: torch.Tensor) -> list[torch.Tensor]:
+    """The multicrop preset's views of uint8 images [B, H, W, 3], made by one backend."""
     views = compose_settings(["augmentation=multicrop"]).augmentation.views
-    transform = MultiViewTransform(views, image_size=32, mean=(0.5,) * 3, std=(0.25,) * 3)
-    crops = transform(torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8))
-    assert [tuple(crop.shape) for crop in crops] == [(3, 32, 32)] * 2 + [(3, 16, 16)] * 6
+    stats = dict(mean=(0.5,) * 3, std=(0.25,) * 3)
+    if backend == "gpu":
+        return BatchAugment(views, image_size=32, **stats)(images, torch.Generator().manual_seed(0))
+    transform = MultiViewTransform(views, image_size=32, **stats)
+    per_image = [transform(image.permute(2, 0, 1)) for image in images]  # B x V x [3, h, w]
+    return [torch.stack(crops) for crops in zip(*per_image)]
+
+
+@pytest.mark.parametrize("backend", ["cpu", "gpu"])
+def test_multicrop_augmentation_yields_two_global_then_six_local_views_with_either_backend(backend):
+    images = torch.randint(0, 256, (3, 32, 32, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    crops = multicrop_views(backend, images)
+    assert [tuple(crop.shape) for crop in crops] == [(3, 3, 32, 32)] * 2 + [(3, 3, 16, 16)] * 6
+    check_crops(crops)
+
+
+@pytest.mark.parametrize("backend", ["cpu", "gpu"])
+@pytest.mark.parametrize("method", ["swav", "dino"])
+def test_multicrop_methods_train_end_to_end_with_either_augmentation_backend(method, backend, tmp_path):
+    small_heads = {"swav": ["method.proj_hidden_dim=64", "method.num_prototypes=20", "method.queue_size=0"],
+                   "dino": ["method.hidden_dim=64", "method.bottleneck_dim=16", "method.out_dim=32"]}[method]
+    result = run_cli(smoke(f"method={method}", f"augmentation.backend={backend}", "trainer.epochs=1",
+                           "hydra.run.dir=run", *small_heads), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"augmentation backend: {backend}" in result.stdout + result.stderr
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["method"] == method and 0.0 <= results["knn_top1"] <= 1.0
 
 
 @pytest.mark.parametrize("sizes", [[32], [16, 32, 32], [32, 32, 48]])
