@@ -148,3 +148,16 @@ def test_one_step_with_a_vit_on_global_and_local_crops():
     outputs = sgd_step(method, multicrop_batch(size=4, global_size=32, local_crops=2), step=0, total_steps=10)
     assert torch.isfinite(outputs["loss"])
     assert all(not torch.equal(b, p) for b, p in zip(before, method.encoder.parameters()))
+
+
+@pytest.mark.slow
+@pytest.mark.learning
+def test_dino_pretraining_beats_a_random_encoder_on_heldout_knn(learn):
+    # NOT PASSING YET (2026-11-23, 2-core shared CPU, random init 27.58%): a smaller head
+    # (the CPU budget) and a faster teacher (at the recipe's 0.9995 the teacher barely moves
+    # in 115 steps) reached 29.80% after 5 epochs, the loss near ln K throughout; adding
+    # head_norm=batch and freeze_last_layer_fraction=0.2 reached 28.98%; the two-view
+    # simclr augmentation with 6 epochs reached 29.68%. Longer runs were not tried.
+    result = learn(["method=dino", "method.hidden_dim=512", "method.out_dim=1024", "method.base_momentum=0.99"],
+                   epochs=5)
+    assert result["gain"] >= 0.03, result

@@ -88,6 +88,17 @@ def test_swav_loss_matches_a_hand_computation():
     assert swav_loss(scores, codes, temperature).item() == pytest.approx(expected, rel=1e-5)
 
 
+def test_no_gradient_flows_through_the_sinkhorn_codes():
+    scores = [random_scores(4, 3, seed=seed).requires_grad_() for seed in range(3)]  # 3 crops, B 4, K 3
+    live_codes = [sinkhorn_knopp(scores[i], 0.05, 3) for i in range(2)]  # computed from scores that need grad
+    constant_codes = [sinkhorn_knopp(scores[i].detach(), 0.05, 3) for i in range(2)]
+    live = torch.autograd.grad(swav_loss(scores, live_codes, 0.1), scores)
+    constant = torch.autograd.grad(swav_loss(scores, constant_codes, 0.1), scores)
+    assert not any(code.requires_grad for code in live_codes)
+    assert all(torch.allclose(a, b) for a, b in zip(live, constant))
+    assert all(g.abs().sum() > 0 for g in live), "each crop still gets a gradient as a predictor"
+
+
 def build(**options) -> SwAV:
     torch.manual_seed(0)
     settings = dict(proj_hidden_dim=32, proj_output_dim=8, num_prototypes=5, freeze_prototypes_fraction=0.0,
@@ -163,3 +174,14 @@ def test_fewer_than_two_views_is_a_clear_error():
     method = build()
     with pytest.raises(ValueError, match="at least 2 views"):
         method(Batch(views=[torch.randn(4, 3, 32, 32)], labels=torch.full((4,), -1)))
+
+
+@pytest.mark.slow
+@pytest.mark.learning
+def test_swav_pretraining_beats_a_random_encoder_on_heldout_knn(learn):
+    # NOT PASSING YET (2026-11-23, 2-core shared CPU, random init 27.58%): this recipe
+    # without its queue (3840 embeddings, more than the 3,000 images here) reached 26.04%
+    # after 5 epochs; 100 prototypes reached 26.30% (loss stayed at ln 100); the two-view
+    # simclr augmentation with 6 epochs reached 29.26%. Longer runs were not tried.
+    result = learn(["method=swav", "method.queue_size=0"], epochs=5)
+    assert result["gain"] >= 0.03, result
