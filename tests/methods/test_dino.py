@@ -1,0 +1,163 @@
+"""DINO: the loss, centring, the teacher temperature and momentum schedules, the teacher."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from ssltrain.data.batch import Batch
+from ssltrain.encoders.small import small_cnn
+from ssltrain.encoders.vit import vit_tiny
+from ssltrain.losses.dino import dino_loss, updated_center
+from ssltrain.methods.dino import DINO, teacher_temperature
+from ssltrain.momentum import cosine_momentum
+from two_ranks import run_on_two_ranks
+
+
+def softmax(values: list[float]) -> list[float]:
+    exps = [math.exp(v) for v in values]
+    return [e / sum(exps) for e in exps]
+
+
+def test_dino_loss_matches_a_hand_computation():
+    generator = torch.Generator().manual_seed(0)
+    student = [torch.randn(2, 3, generator=generator) for _ in range(3)]  # 3 crops, B 2, K 3
+    teacher = [torch.randn(2, 3, generator=generator) for _ in range(2)]  # the 2 global crops
+    center = torch.tensor([0.1, -0.2, 0.3])
+    terms = []
+    for i in range(2):
+        for v in range(3):
+            if v == i:
+                continue
+            for b in range(2):
+                target = softmax([(teacher[i][b, k].item() - center[k].item()) / 0.04 for k in range(3)])
+                prediction = softmax([student[v][b, k].item() / 0.1 for k in range(3)])
+                terms.append(-sum(t * math.log(p) for t, p in zip(target, prediction)))
+    expected = sum(terms) / len(terms)
+    loss = dino_loss(student, teacher, center, student_temperature=0.1, teacher_temperature=0.04)
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_center_update_follows_its_ema_formula():
+    center = torch.tensor([1.0, 0.0, -1.0])
+    teacher = torch.tensor([[0.0, 2.0, 4.0], [2.0, 4.0, 0.0]])  # batch mean [1, 3, 2]
+    new = updated_center(center, teacher, momentum=0.9)
+    assert torch.allclose(new, torch.tensor([0.9 * 1 + 0.1 * 1, 0.9 * 0 + 0.1 * 3, 0.9 * -1 + 0.1 * 2]))
+
+
+def _center_on_my_half(teacher: torch.Tensor) -> torch.Tensor:
+    return updated_center(torch.zeros(teacher.shape[1]), teacher, momentum=0.5)
+
+
+def test_center_uses_the_teacher_mean_over_every_rank():
+    teacher = torch.arange(12.0).reshape(4, 3)
+    halves = run_on_two_ranks(_center_on_my_half, [teacher[:2], teacher[2:]])
+    expected = 0.5 * teacher.mean(dim=0)
+    assert torch.allclose(halves[0], expected) and torch.allclose(halves[1], expected)
+
+
+def test_teacher_temperature_warms_up_linearly_then_stays():
+    def at(step: int) -> float:
+        return teacher_temperature(step, total_steps=100, start=0.04, end=0.07, warmup_fraction=0.3)
+
+    assert at(0) == pytest.approx(0.04)
+    assert at(15) == pytest.approx(0.055)
+    assert at(30) == pytest.approx(0.07)
+    assert at(80) == pytest.approx(0.07)
+
+
+def build(**options) -> DINO:
+    torch.manual_seed(0)
+    settings = dict(out_dim=16, hidden_dim=32, bottleneck_dim=8, freeze_last_layer_fraction=0.0)
+    return DINO(small_cnn(channels=(8, 16)), **{**settings, **options})
+
+
+def multicrop_batch(size: int = 6, global_size: int = 32, local_crops: int = 2) -> Batch:
+    generator = torch.Generator().manual_seed(1)
+    views = [torch.randn(size, 3, global_size, global_size, generator=generator) for _ in range(2)]
+    views += [torch.randn(size, 3, global_size // 2, global_size // 2, generator=generator) for _ in range(local_crops)]
+    return Batch(views=views, labels=torch.full((size,), -1))
+
+
+def sgd_step(method: DINO, batch: Batch, step: int, total_steps: int) -> dict:
+    optimizer = torch.optim.SGD([p for p in method.parameters() if p.requires_grad], lr=0.5)
+    method.on_step_start(step, total_steps)
+    outputs = method(batch)
+    optimizer.zero_grad()
+    outputs["loss"].backward()
+    optimizer.step()
+    method.after_optimizer_step(step, total_steps)
+    return outputs
+
+
+def test_the_step_uses_the_scheduled_teacher_temperature():
+    method = build(warmup_teacher_temperature=0.04, teacher_temperature=0.07, teacher_temperature_warmup_fraction=0.5)
+    method.on_step_start(25, 100)
+    assert method(multicrop_batch())["teacher_temperature"].item() == pytest.approx(0.055)
+
+
+def test_training_step_matches_the_teacher_on_global_crops_from_every_other_crop():
+    method = build(center_momentum=0.5).eval()  # eval: BatchNorm per sample, so crops can be encoded one by one
+    with torch.no_grad():
+        method.center.normal_()
+    center = method.center.clone()
+    method.on_step_start(0, 10)
+    batch = multicrop_batch()
+    with torch.no_grad():
+        student = [method.head(method.encoder(view)) for view in batch.views]
+        teacher = [method.teacher_head(method.teacher_encoder(view)) for view in batch.views[:2]]
+        expected = dino_loss(student, teacher, center, 0.1, 0.04)
+        assert method(batch)["loss"].item() == pytest.approx(expected.item(), rel=1e-5)
+    assert torch.allclose(method.center, 0.5 * center + 0.5 * torch.cat(teacher).mean(dim=0), atol=1e-6)
+
+
+def test_no_gradient_reaches_the_teacher():
+    method = build()
+    method.on_step_start(0, 10)
+    method(multicrop_batch())["loss"].backward()
+    teacher = [*method.teacher_encoder.parameters(), *method.teacher_head.parameters()]
+    assert all(not p.requires_grad and p.grad is None for p in teacher)
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in method.encoder.parameters())
+
+
+def test_teacher_follows_the_student_with_the_cosine_momentum():
+    method = build(base_momentum=0.9, final_momentum=1.0)
+    teacher_before = [p.detach().clone() for p in method.teacher_encoder.parameters()]
+    sgd_step(method, multicrop_batch(), step=3, total_steps=10)
+    momentum = cosine_momentum(0.9, 3, 10, final=1.0)
+    for old, teacher, student in zip(teacher_before, method.teacher_encoder.parameters(), method.encoder.parameters()):
+        assert torch.allclose(teacher, momentum * old + (1 - momentum) * student.detach(), atol=1e-6)
+    assert any(not torch.equal(old, new) for old, new in zip(teacher_before, method.teacher_encoder.parameters()))
+
+
+def test_last_layer_does_not_move_while_frozen_and_moves_once_released():
+    method = build(freeze_last_layer_fraction=0.5)
+    before = method.head.last_layer.weight.detach().clone()
+    sgd_step(method, multicrop_batch(), step=4, total_steps=10)
+    assert torch.equal(method.head.last_layer.weight, before)
+    sgd_step(method, multicrop_batch(), step=5, total_steps=10)
+    assert not torch.equal(method.head.last_layer.weight, before)
+
+
+def test_one_step_with_a_vit_on_global_and_local_crops():
+    torch.manual_seed(0)
+    method = DINO(vit_tiny(image_size=32, depth=2), out_dim=16, hidden_dim=32, bottleneck_dim=8)
+    before = [p.detach().clone() for p in method.encoder.parameters()]
+    outputs = sgd_step(method, multicrop_batch(size=4, global_size=32, local_crops=2), step=0, total_steps=10)
+    assert torch.isfinite(outputs["loss"])
+    assert all(not torch.equal(b, p) for b, p in zip(before, method.encoder.parameters()))
+
+
+@pytest.mark.slow
+@pytest.mark.learning
+def test_dino_pretraining_beats_a_random_encoder_on_heldout_knn(learn):
+    # NOT PASSING YET (2026-11-23, 2-core shared CPU, random init 27.58%): a smaller head
+    # (the CPU budget) and a faster teacher (at the recipe's 0.9995 the teacher barely moves
+    # in 115 steps) reached 29.80% after 5 epochs, the loss near ln K throughout; adding
+    # head_norm=batch and freeze_last_layer_fraction=0.2 reached 28.98%; the two-view
+    # simclr augmentation with 6 epochs reached 29.68%. Longer runs were not tried.
+    result = learn(["method=dino", "method.hidden_dim=512", "method.out_dim=1024", "method.base_momentum=0.99"],
+                   epochs=5)
+    assert result["gain"] >= 0.03, result
