@@ -7,10 +7,12 @@ from ssltrain.data.batch import Batch
 from ssltrain.methods.jigsaw import Jigsaw, shuffled_tiles
 from ssltrain.permutations import max_hamming_permutations
 
+from pretext_testing import RecordingEncoder, cell_coded_images
 
-def test_tiles_come_in_the_order_of_the_labelled_permutation(cell_coded):
+
+def test_tiles_come_in_the_order_of_the_labelled_permutation():
     perms = max_hamming_permutations(16)
-    tiles, labels = shuffled_tiles(cell_coded(32), perms, grid=3, tile=8, generator=torch.Generator().manual_seed(0))
+    tiles, labels = shuffled_tiles(cell_coded_images(32), perms, grid=3, tile=8, generator=torch.Generator().manual_seed(0))
     assert tiles.shape == (32, 9, 3, 8, 8) and labels.shape == (32,)
     assert len(set(labels.tolist())) > 1, "labels vary between images"
     for b in range(32):
@@ -18,9 +20,10 @@ def test_tiles_come_in_the_order_of_the_labelled_permutation(cell_coded):
             assert (tiles[b, position] == perms[labels[b], position]).all(), (b, position)
 
 
-def test_the_encoder_is_fed_the_shuffled_tiles_of_every_image(cell_coded, recording_encoder):
+def test_the_encoder_is_fed_the_shuffled_tiles_of_every_image():
+    recording_encoder = RecordingEncoder()
     method = Jigsaw(recording_encoder, image_size=32, num_permutations=16, standardize=False, head_hidden_dims=())
-    images = cell_coded(6)
+    images = cell_coded_images(6)
     torch.manual_seed(3)
     method.training_step(Batch(views=[images], labels=torch.full((6,), -1)))
     torch.manual_seed(3)

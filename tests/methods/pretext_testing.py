@@ -1,9 +1,11 @@
 """Helpers for the pretext-task tests: images whose pixels name their grid cell, and an
-encoder that records what it is fed."""
+encoder that records what it is fed.
+
+A plain module, not a conftest.py: a second conftest module would shadow tests/conftest.py
+for the test files that `from conftest import ...`."""
 
 from __future__ import annotations
 
-import pytest
 import torch
 from torch import nn
 
@@ -32,13 +34,3 @@ class RecordingEncoder(nn.Module):
         self.seen.append(images.detach().clone())
         return self.proj(images.mean(dim=(2, 3)))  # [N, out_dim]
 
-
-@pytest.fixture
-def recording_encoder() -> RecordingEncoder:
-    return RecordingEncoder()
-
-
-@pytest.fixture
-def cell_coded():
-    """cell_coded(batch, grid=3, cell=10, size=32) -> images whose pixels name their cell."""
-    return cell_coded_images
