@@ -1,0 +1,52 @@
+"""Jigsaw: the network sees an image's tiles in the order of the permutation it must name."""
+
+import pytest
+import torch
+
+from ssltrain.data.batch import Batch
+from ssltrain.methods.jigsaw import Jigsaw, shuffled_tiles
+from ssltrain.permutations import max_hamming_permutations
+
+from pretext_testing import RecordingEncoder, cell_coded_images
+
+
+def test_tiles_come_in_the_order_of_the_labelled_permutation():
+    perms = max_hamming_permutations(16)
+    tiles, labels = shuffled_tiles(cell_coded_images(32), perms, grid=3, tile=8, generator=torch.Generator().manual_seed(0))
+    assert tiles.shape == (32, 9, 3, 8, 8) and labels.shape == (32,)
+    assert len(set(labels.tolist())) > 1, "labels vary between images"
+    for b in range(32):
+        for position in range(9):
+            assert (tiles[b, position] == perms[labels[b], position]).all(), (b, position)
+
+
+def test_the_encoder_is_fed_the_shuffled_tiles_of_every_image():
+    recording_encoder = RecordingEncoder()
+    method = Jigsaw(recording_encoder, image_size=32, num_permutations=16, standardize=False, head_hidden_dims=())
+    images = cell_coded_images(6)
+    torch.manual_seed(3)
+    method.training_step(Batch(views=[images], labels=torch.full((6,), -1)))
+    torch.manual_seed(3)
+    expected, _ = shuffled_tiles(images, method.permutations, grid=3, tile=8)
+    assert torch.equal(recording_encoder.seen[-1], expected.flatten(0, 1))
+
+
+def test_the_permutation_set_is_saved_with_the_weights():
+    from ssltrain.encoders.small import small_cnn
+
+    method = Jigsaw(small_cnn(channels=(8, 16)), image_size=32, num_permutations=16)
+    assert torch.equal(method.state_dict()["permutations"], max_hamming_permutations(16))
+
+
+def test_tiles_larger_than_their_cells_are_refused():
+    from ssltrain.encoders.small import small_cnn
+
+    with pytest.raises(ValueError, match="exceeds the 10 px cells"):
+        Jigsaw(small_cnn(channels=(8, 16)), image_size=32, tile=11)
+
+
+@pytest.mark.slow
+@pytest.mark.learning
+def test_jigsaw_pretraining_beats_a_random_encoder_on_heldout_knn(learn):
+    result = learn(["method=jigsaw"], epochs=5)
+    assert result["gain"] >= 0.03, result
