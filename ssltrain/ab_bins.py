@@ -16,7 +16,7 @@ from ssltrain.color import rgb_to_lab
 
 
 @torch.no_grad()
-def gamut_bins(grid: float, levels: int = 32) -> torch.Tensor:
+def gamut_bins(grid: float, levels: int = 64) -> torch.Tensor:
     """[Q, 2] ab centres (multiples of `grid`) of the grid cells that sRGB colours reach,
     found by converting a levels^3 lattice of the RGB cube to Lab."""
     axis = torch.linspace(0, 1, levels)
