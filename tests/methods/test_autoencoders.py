@@ -86,3 +86,17 @@ def test_images_show_inputs_outputs_and_targets_in_the_unit_range():
     assert torch.allclose(grids["targets"], method.to_pixels(images))
     for tag, grid in grids.items():
         assert grid.shape == (4, 3, 16, 16) and grid.min() >= 0 and grid.max() <= 1, tag
+
+
+@pytest.mark.slow
+@pytest.mark.learning
+def test_autoencoder_pretraining_beats_a_random_encoder_on_heldout_knn(learn):
+    result = learn(["method=autoencoder"], epochs=5)
+    assert result["gain"] >= 0.03, result
+
+
+@pytest.mark.slow
+@pytest.mark.learning
+def test_denoising_autoencoder_pretraining_beats_a_random_encoder_on_heldout_knn(learn):
+    result = learn(["method=denoising_autoencoder"], epochs=4)
+    assert result["gain"] >= 0.03, result

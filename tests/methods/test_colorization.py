@@ -130,3 +130,10 @@ def test_images_show_grey_inputs_coloured_outputs_and_targets_in_the_unit_range(
     assert set(grids) == {"inputs", "outputs", "targets"}
     for tag, grid in grids.items():
         assert grid.shape == (4, 3, 16, 16) and grid.min() >= 0 and grid.max() <= 1, tag
+
+
+@pytest.mark.slow
+@pytest.mark.learning
+def test_colorization_pretraining_beats_a_random_encoder_on_heldout_knn(learn):
+    result = learn(["method=colorization"], epochs=4)
+    assert result["gain"] >= 0.03, result

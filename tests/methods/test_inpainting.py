@@ -100,3 +100,10 @@ def test_images_show_the_holes_the_masks_the_outputs_and_the_targets():
     assert (grids["masks"][:, :, 5:11, 5:11] == 1).all() and grids["masks"].sum() == 4 * 3 * 36
     for tag, grid in grids.items():
         assert grid.shape == (4, 3, 16, 16) and grid.min() >= 0 and grid.max() <= 1, tag
+
+
+@pytest.mark.slow
+@pytest.mark.learning
+def test_inpainting_pretraining_beats_a_random_encoder_on_heldout_knn(learn):
+    result = learn(["method=inpainting"], epochs=4)
+    assert result["gain"] >= 0.03, result

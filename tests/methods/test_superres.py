@@ -53,3 +53,10 @@ def test_images_show_the_blurred_inputs_the_outputs_and_the_targets():
     assert set(grids) == {"inputs", "outputs", "targets"}
     for tag, grid in grids.items():
         assert grid.shape == (4, 3, 16, 16) and grid.min() >= 0 and grid.max() <= 1, tag
+
+
+@pytest.mark.slow
+@pytest.mark.learning
+def test_superres_pretraining_beats_a_random_encoder_on_heldout_knn(learn):
+    result = learn(["method=superres"], epochs=4)
+    assert result["gain"] >= 0.03, result

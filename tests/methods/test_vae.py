@@ -66,3 +66,10 @@ def test_images_show_inputs_reconstructions_and_the_same_prior_samples_each_time
     assert torch.equal(first["samples"], second["samples"])
     for tag, grid in first.items():
         assert grid.shape == (4, 3, 16, 16) and grid.min() >= 0 and grid.max() <= 1, tag
+
+
+@pytest.mark.slow
+@pytest.mark.learning
+def test_vae_pretraining_beats_a_random_encoder_on_heldout_knn(learn):
+    result = learn(["method=vae"], epochs=4)
+    assert result["gain"] >= 0.03, result
