@@ -91,6 +91,13 @@ class ViewConfig:
 class AugmentationConfig:
     name: str = "none"
     views: list[ViewConfig] = field(default_factory=lambda: [ViewConfig()])
+    # where the views are made: cpu (torchvision per sample in DataLoader workers), gpu
+    # (whole batches on the training device; datasets decoded in memory), or auto: gpu on
+    # CUDA when the dataset is decoded in memory, else cpu
+    backend: str = "auto"
+
+    def __post_init__(self) -> None:
+        _check_choice("augmentation.backend", self.backend, ("auto", "cpu", "gpu"))
 
     @property
     def num_views(self) -> int:

@@ -115,6 +115,7 @@ class PretrainLoop:
 
     def run(self, progress: Progress) -> Progress:
         """Train from `progress` to the last epoch; returns the final progress."""
+        progress.finished = False  # a finished checkpoint resumed with more epochs trains again
         with self.stop:
             while progress.epoch < self.epochs:
                 last_batch = self._epoch(progress)

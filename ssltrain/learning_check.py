@@ -35,7 +35,7 @@ def learning_check(overrides: list[str], data_root: str, epochs: int, baseline: 
     common = [f"dataset.root={data_root}", *overrides]
     random = random_baseline(data_root, overrides) if baseline is None else baseline
     trained = knn_top1([*common, f"trainer.epochs={epochs}"])
-    return {"overrides": [*DEFAULTS, *common], "epochs": epochs, "random_knn_top1": random,
+    return {"method": trained["method"], "encoder": trained["encoder"], "overrides": [*DEFAULTS, *common], "epochs": epochs, "random_knn_top1": random,
             "trained_knn_top1": trained["knn_top1"], "gain": trained["knn_top1"] - random,
             "val_split": trained["val_split"], "train_images": trained["train_images"],
             "pretrain_seconds": trained["pretrain_seconds"]}

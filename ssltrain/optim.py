@@ -47,24 +47,34 @@ class LARS(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            for param in group["params"]:
-                if param.grad is None:
-                    continue
-                grad = param.grad.add(param, alpha=group["weight_decay"]) if group["weight_decay"] else param.grad.clone()
-                if not group.get("lars_exclude", False):
-                    param_norm, grad_norm = torch.linalg.vector_norm(param), torch.linalg.vector_norm(param.grad)
-                    ratio = group["trust_coefficient"] * param_norm / (grad_norm + group["weight_decay"] * param_norm + group["eps"])
-                    if group["clip"]:
-                        ratio = torch.clamp(ratio / group["lr"], max=1.0)
-                    ratio = torch.where((param_norm > 0) & (grad_norm > 0), ratio, torch.ones_like(ratio))
-                    grad.mul_(ratio)
-                state = self.state[param]
-                if "momentum_buffer" not in state:
-                    state["momentum_buffer"] = grad
-                else:
-                    state["momentum_buffer"].mul_(group["momentum"]).add_(grad)
-                param.add_(state["momentum_buffer"], alpha=-group["lr"])
+            params = [param for param in group["params"] if param.grad is not None]
+            if params:
+                self._update(group, params)
         return loss
+
+    def _update(self, group: dict, params: list[torch.Tensor]) -> None:
+        """One group's step with multi-tensor (foreach) kernels: a handful of launches per
+        group instead of several per tensor."""
+        grads = [param.grad for param in params]
+        decay = group["weight_decay"]
+        steps = torch._foreach_add(grads, params, alpha=decay) if decay else torch._foreach_mul(grads, 1.0)
+        if not group.get("lars_exclude", False):
+            param_norms = torch.stack(torch._foreach_norm(params))  # [P]
+            grad_norms = torch.stack(torch._foreach_norm(grads))  # [P]
+            ratios = group["trust_coefficient"] * param_norms / (grad_norms + decay * param_norms + group["eps"])
+            if group["clip"]:
+                ratios = torch.clamp(ratios / group["lr"], max=1.0)
+            ratios = torch.where((param_norms > 0) & (grad_norms > 0), ratios, torch.ones_like(ratios))
+            torch._foreach_mul_(steps, ratios.unbind())
+        buffers = [self.state[param].get("momentum_buffer") for param in params]
+        if any(buffer is None for buffer in buffers):  # first step: the buffers start as the steps
+            for param, step in zip(params, steps):
+                self.state[param]["momentum_buffer"] = step.clone()
+            buffers = [self.state[param]["momentum_buffer"] for param in params]
+        else:
+            torch._foreach_mul_(buffers, group["momentum"])
+            torch._foreach_add_(buffers, steps)
+        torch._foreach_add_(params, buffers, alpha=-group["lr"])
 
 
 def _fused(params: list[dict]) -> bool:

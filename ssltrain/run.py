@@ -22,8 +22,8 @@ from ssltrain.atomic import atomic_save, atomic_write_text
 from ssltrain.checkpoint import RESULTS_FILE, Checkpointer, Progress, find_resumable, load_checkpoint, run_identity
 from ssltrain.config import Settings, parse_config
 from ssltrain.data.images import DatasetSplits, make_splits
-from ssltrain.data.loader import PretrainLoader, default_workers
-from ssltrain.data.transforms import MultiViewTransform
+from ssltrain.data.loader import default_workers
+from ssltrain.data.pipeline import pretrain_loader
 from ssltrain.engine import Interrupted, PretrainLoop, Precision
 from ssltrain.errors import UserError
 from ssltrain.eval.data import EvalData
@@ -85,26 +85,43 @@ def build_method(settings: Settings, splits: DatasetSplits) -> SSLMethod:
     return method
 
 
-def encoder_from_checkpoint(path: str, settings: Settings, image_size: int) -> tuple[nn.Module, dict[str, Any]]:
+@dataclass
+class Pretrained:
+    """The encoder to evaluate, where the run's outputs go, and what pretraining cost."""
+
+    encoder: nn.Module
+    out_dir: Path
+    method: Optional[str]  # None for a bare backbone.pt
+    encoder_name: str
+    epochs: Optional[int]
+    seconds: Optional[float] = None
+    images: Optional[int] = None
+    logger: Optional[RunLogger] = None
+
+    @classmethod
+    def from_progress(cls, encoder: nn.Module, out_dir: Path, settings: Settings, progress: Progress,
+                      logger: Optional[RunLogger] = None) -> "Pretrained":
+        return cls(encoder, out_dir, settings.method.name, settings.encoder.name, progress.epoch,
+                   progress.train_seconds, progress.images_seen, logger)
+
+
+def load_pretrained(path: str, settings: Settings, image_size: int, run_dir: Path) -> Pretrained:
     """The encoder of a run's checkpoints/last.pt (built from that run's config), or the
-    configured encoder loaded with a backbone.pt state_dict. Also returns the pretraining
-    facts the checkpoint records, for results.json."""
+    configured encoder loaded with a backbone.pt state_dict."""
     state = load_checkpoint(path)
     if "method" in state and "config" in state:
         trained = parse_config(state["config"])
         encoder = build_encoder(trained, image_size)
         weights = {key[len("encoder."):]: value for key, value in state["method"].items() if key.startswith("encoder.")}
-        progress = Progress(**state["progress"])
-        facts = {"method": trained.method.name, "encoder": trained.encoder.name, "epochs": progress.epoch,
-                 "pretrain_seconds": progress.train_seconds, "images_seen": progress.images_seen}
+        pretrained = Pretrained.from_progress(encoder, run_dir, trained, Progress(**state["progress"]))
     else:
         encoder, weights = build_encoder(settings, image_size), state
-        facts = {"method": None, "encoder": settings.encoder.name, "epochs": None, "pretrain_seconds": None, "images_seen": None}
+        pretrained = Pretrained(encoder, run_dir, None, settings.encoder.name, None)
     try:
         encoder.load_state_dict(weights, strict=True)
     except RuntimeError as error:
-        raise UserError(f"the weights in {path} do not fit encoder {facts['encoder']}: {str(error).splitlines()[0]}") from None
-    return encoder, facts
+        raise UserError(f"the weights in {path} do not fit encoder {pretrained.encoder_name}: {str(error).splitlines()[0]}") from None
+    return pretrained
 
 
 def build_optimizer(settings: Settings, method: SSLMethod, steps_per_epoch: int) -> tuple[torch.optim.Optimizer, OptimizerSchedule]:
@@ -158,106 +175,122 @@ def run(settings: Settings, run_dir: Path, search_roots: list[Path]) -> Optional
         dist.shutdown()
 
 
+@dataclass
+class Environment:
+    """Where and how this process computes."""
+
+    device: torch.device
+    precision: Precision
+    workers: int
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
 def _run(settings: Settings, run_dir: Path, search_roots: list[Path], device: torch.device) -> Optional[dict[str, Any]]:
     trainer = settings.trainer
-    rank, world = dist.rank(), dist.world_size()
-    main = rank == 0
-    precision = select_precision(trainer.precision, device)
-    if trainer.batch_size % world:
-        raise UserError(f"trainer.batch_size={trainer.batch_size} must divide evenly over {world} processes")
-    workers = default_workers(device) if trainer.num_workers < 0 else trainer.num_workers
-
-    # -- data
+    env = Environment(device, select_precision(trainer.precision, device),
+                      default_workers(device) if trainer.num_workers < 0 else trainer.num_workers,
+                      dist.rank(), dist.world_size())
+    if trainer.batch_size % env.world:
+        raise UserError(f"trainer.batch_size={trainer.batch_size} must divide evenly over {env.world} processes")
     splits = load_data(settings)
-    evaluate = settings.eval.name != "none"
-    if evaluate and (splits.val is None or not splits.train.has_labels):
-        raise UserError(f"evaluation needs labelled images and {settings.dataset.name} has none here; use eval=none")
-    eval_data = EvalData(splits.train, splits.val, splits.num_classes, splits.image_size, splits.mean, splits.std,
-                         trainer.seed, workers, precision.dtype) if evaluate else None
-
-    # -- model
-    logger: Optional[RunLogger] = None
+    eval_data = None
+    if settings.eval.name != "none":
+        if splits.val is None or not splits.train.has_labels:
+            raise UserError(f"evaluation needs labelled images and {settings.dataset.name} has none here; use eval=none")
+        eval_data = EvalData(splits.train, splits.val, splits.num_classes, splits.image_size, splits.mean, splits.std,
+                             trainer.seed, env.workers, env.precision.dtype)
     torch.manual_seed(trainer.seed)
     if settings.checkpoint:
-        encoder, facts = encoder_from_checkpoint(settings.checkpoint, settings, splits.image_size)
-        encoder.to(device)
-        out_dir, progress = run_dir, None
+        pretrained = load_pretrained(settings.checkpoint, settings, splits.image_size, run_dir)
+        pretrained.encoder.to(device)
     else:
-        method = build_method(settings, splits).to(device)
-        if world > 1 and trainer.sync_batchnorm and device.type == "cuda":  # gloo has no SyncBatchNorm
-            method = nn.SyncBatchNorm.convert_sync_batchnorm(method)
-        if trainer.channels_last:
-            method.to(memory_format=torch.channels_last)
-        transform = MultiViewTransform(settings.augmentation.views, splits.image_size, splits.mean, splits.std)
-        loader = PretrainLoader(splits.train, transform, trainer.batch_size // world, trainer.seed, device, workers,
-                                rank, world, channels_last=trainer.channels_last)
-        optimizer, schedule = build_optimizer(settings, method, loader.steps_per_epoch)
+        pretrained = pretrain(settings, splits, eval_data, env, run_dir, search_roots)
+    return evaluate_and_report(settings, splits, eval_data, pretrained, env) if env.main else None
 
-        # -- resume
-        resumption = find_resumption(settings, run_dir, search_roots)
-        out_dir = resumption.run_dir
-        model: Any = method
-        if world > 1:
-            model = DistributedDataParallel(method, device_ids=[device.index] if device.type == "cuda" else None)
-        if trainer.compile:
-            model = torch.compile(model)
-        loop = PretrainLoop(
-            method=method, model=model, optimizer=optimizer, schedule=schedule, loader=loader, precision=precision,
-            epochs=trainer.epochs, seed=trainer.seed, rank=rank, log_every=trainer.log_every,
-            image_every=trainer.image_every, knn_every=trainer.knn_every,
-            monitor=(lambda: knn_accuracy(method.encoder, eval_data, device)) if main and eval_data else None,
-            checkpointer=Checkpointer(out_dir, settings.resolved) if main else None,
-            image_stats=(splits.mean, splits.std),
-        )
-        progress = Progress()
-        if resumption.state is not None:
-            progress = loop.restore(resumption.state)
-            log.info("resumed at epoch %d, step %d", progress.epoch, progress.step)
 
-        # -- pretraining
-        if main:
-            atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(settings.resolved)))
-            logger = loop.logger = RunLogger(out_dir, loop.total_steps, progress.step)
-        try:
-            progress = loop.run(progress)
-        except Interrupted as stop:
-            if logger:
-                logger.close()
-            raise UserError(f"{stop}; checkpoint saved in {out_dir / 'checkpoints'}: rerun the same command to resume") from None
-        encoder = method.encoder
-        facts = {"method": settings.method.name, "encoder": settings.encoder.name, "epochs": progress.epoch,
-                 "pretrain_seconds": progress.train_seconds, "images_seen": progress.images_seen}
-        if loader.skipped_images:
-            log.warning("skipped %d unreadable images during pretraining", loader.skipped_images)
+def pretrain(settings: Settings, splits: DatasetSplits, eval_data: Optional[EvalData], env: Environment,
+             run_dir: Path, search_roots: list[Path]) -> Pretrained:
+    """Build the method, data and optimizer, resume if asked, train; writes backbone.pt."""
+    trainer, device = settings.trainer, env.device
+    method = build_method(settings, splits).to(device)
+    if env.world > 1 and trainer.sync_batchnorm and device.type == "cuda":  # gloo has no SyncBatchNorm
+        method = nn.SyncBatchNorm.convert_sync_batchnorm(method)
+    if trainer.channels_last:
+        method.to(memory_format=torch.channels_last)
+    loader = pretrain_loader(splits.train, settings.augmentation, splits.image_size, splits.mean, splits.std,
+                             trainer.batch_size // env.world, trainer.seed, device, env.workers, env.rank, env.world,
+                             channels_last=trainer.channels_last)
+    optimizer, schedule = build_optimizer(settings, method, loader.steps_per_epoch)
+    model: Any = method
+    if env.world > 1:
+        model = DistributedDataParallel(method, device_ids=[device.index] if device.type == "cuda" else None)
+    if trainer.compile:
+        model = torch.compile(model)
 
-    if not main:
-        return None
-    if progress is not None:
-        atomic_save(encoder.state_dict(), out_dir / "backbone.pt")
+    resumption = find_resumption(settings, run_dir, search_roots)
+    out_dir = resumption.run_dir
+    loop = PretrainLoop(
+        method=method, model=model, optimizer=optimizer, schedule=schedule, loader=loader, precision=env.precision,
+        epochs=trainer.epochs, seed=trainer.seed, rank=env.rank, log_every=trainer.log_every,
+        image_every=trainer.image_every, knn_every=trainer.knn_every,
+        monitor=(lambda: knn_accuracy(method.encoder, eval_data, device)) if env.main and eval_data else None,
+        checkpointer=Checkpointer(out_dir, settings.resolved) if env.main else None,
+        image_stats=(splits.mean, splits.std),
+    )
+    progress = Progress()
+    if resumption.state is not None:
+        progress = loop.restore(resumption.state)
+        log.info("resumed at epoch %d, step %d", progress.epoch, progress.step)
+    if env.main:
+        atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(settings.resolved)))
+        loop.logger = RunLogger(out_dir, loop.total_steps, progress.step)
+    try:
+        progress = loop.run(progress)
+    except Interrupted as stop:
+        if loop.logger:
+            loop.logger.close()
+        raise UserError(f"{stop}; checkpoint saved in {out_dir / 'checkpoints'}: rerun the same command to resume") from None
+    if loader.skipped_images:
+        log.warning("skipped %d unreadable images during pretraining", loader.skipped_images)
+    if env.main:
+        atomic_save(method.encoder.state_dict(), out_dir / "backbone.pt")
+    return Pretrained.from_progress(method.encoder, out_dir, settings, progress, loop.logger)
 
-    # -- evaluation
-    metrics = EVALUATORS.build(settings.eval.name, context={"encoder": encoder, "data": eval_data, "device": device,
-                                                            "logger": logger}, **settings.eval.options) if evaluate else {}
-    seconds, images = facts.pop("pretrain_seconds"), facts.pop("images_seen")
+
+def evaluate_and_report(settings: Settings, splits: DatasetSplits, eval_data: Optional[EvalData],
+                        pretrained: Pretrained, env: Environment) -> dict[str, Any]:
+    """Run the configured evaluation; write results.json and the TensorBoard hparams entry."""
+    metrics = {}
+    if eval_data is not None:
+        context = {"encoder": pretrained.encoder, "data": eval_data, "device": env.device, "logger": pretrained.logger}
+        metrics = EVALUATORS.build(settings.eval.name, context=context, **settings.eval.options)
+    device = env.device
     results = {
-        **facts,
+        "method": pretrained.method,
+        "encoder": pretrained.encoder_name,
+        "epochs": pretrained.epochs,
         "dataset": settings.dataset.name,
         "train_images": len(splits.train),
         "val_split": splits.val_split,
         "val_images": len(splits.val) if splits.val is not None else 0,
         "eval": settings.eval.name,
         **metrics,
-        "pretrain_seconds": seconds,
-        "images_per_second": images / seconds if seconds else None,
+        "pretrain_seconds": pretrained.seconds,
+        "images_per_second": pretrained.images / pretrained.seconds if pretrained.seconds else None,
         "checkpoint": settings.checkpoint,
-        "seed": trainer.seed,
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()})",
+        "seed": settings.trainer.seed,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.machine()})",
         "torch": torch.__version__,
     }
-    atomic_write_text(out_dir / RESULTS_FILE, json.dumps(results, indent=2))
-    if logger:
-        logger.hparams(_hparams(settings), metrics)
-        logger.close()
+    atomic_write_text(pretrained.out_dir / RESULTS_FILE, json.dumps(results, indent=2))
+    if pretrained.logger:
+        pretrained.logger.hparams(_hparams(settings), metrics)
+        pretrained.logger.close()
     log.info("results: %s", json.dumps({k: v for k, v in results.items() if k.endswith(("top1", "top5"))}))
-    log.info("outputs in %s", out_dir)
+    log.info("outputs in %s", pretrained.out_dir)
     return results

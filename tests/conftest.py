@@ -71,3 +71,11 @@ def learn(cifar10_root, random_knn):
         return result
 
     return check
+
+
+def smoke(*overrides: str) -> list[str]:
+    """SMOKE with `overrides` replacing entries for the same key; choosing a group
+    (e.g. encoder=resnet18) also drops SMOKE's settings inside that group."""
+    keys = {override.split("=")[0].lstrip("+") for override in overrides}
+    kept = [entry for entry in SMOKE if entry.split("=")[0] not in keys and entry.split(".")[0] not in keys]
+    return [*kept, *overrides]

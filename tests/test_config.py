@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 import yaml
 
+from conftest import REPO
 from ssltrain.cli import CONFIG_DIR, GROUPS, compose_settings, group_choices, preflight
 from ssltrain.errors import UserError
 from ssltrain.registry import DATASETS, ENCODERS, EVALUATORS, METHODS, OPTIMIZERS, Registry
@@ -90,3 +90,12 @@ def test_build_passes_only_the_context_a_builder_declares():
     registry.register("sized")(lambda image_size, width=1: (image_size, width))
     assert registry.build("sized", context={"image_size": 32, "encoder": object()}, width=2) == (32, 2)
     assert list(registry.user_parameters("sized")) == ["width"]
+
+
+def test_the_readme_lists_every_method_and_every_choice_of_every_group():
+    readme = (REPO / "README.md").read_text()
+    for name in METHODS.names():
+        assert f"| `{name}` |" in readme, f"README's method table lacks {name}"
+    for group in ("encoder", "dataset", "augmentation", "optimizer", "eval"):
+        for choice in group_choices(group):
+            assert f"`{choice}`" in readme, f"README does not mention {group} {choice}"

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 
-from ssltrain.data.decode import load_rgb
+from ssltrain.data.decode import try_load_rgb
 from ssltrain.data.images import ImageSet
 from ssltrain.data.transforms import eval_transform
 
@@ -34,7 +34,13 @@ class _FileDataset(Dataset):
         return len(self.images)
 
     def __getitem__(self, index: int):
-        return self.transform(load_rgb(self.images.paths[index], None)), self.images.labels[index]
+        image = try_load_rgb(self.images.paths[index])
+        return None if image is None else (self.transform(image), self.images.labels[index])
+
+
+def _collate_readable(samples: list):
+    """Unreadable files (None) are left out; their features and labels go together."""
+    return default_collate([sample for sample in samples if sample is not None])
 
 
 def eval_batches(images: ImageSet, data: EvalData, batch_size: int, device: torch.device):
@@ -49,7 +55,7 @@ def eval_batches(images: ImageSet, data: EvalData, batch_size: int, device: torc
         return
     transform = eval_transform(data.image_size, data.mean, data.std, resize=True)
     loader = DataLoader(_FileDataset(images, transform), batch_size=batch_size, num_workers=data.num_workers,
-                        pin_memory=device.type == "cuda")
+                        pin_memory=device.type == "cuda", collate_fn=_collate_readable)
     for batch, labels in loader:
         yield batch.to(device, non_blocking=True), labels.to(device, non_blocking=True)
 

@@ -1,0 +1,17 @@
+"""What a method's training step receives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class Batch:
+    views: list[torch.Tensor]  # each [B, 3, H, W], normalised, on the training device
+    labels: torch.Tensor  # [B] int64, -1 where unknown (only supervised methods read it)
+
+    @property
+    def size(self) -> int:
+        return len(self.labels)

@@ -1,0 +1,159 @@
+"""The batched augmentation backend: the ViewConfig recipes of transforms.py, run on whole
+batches on the training device with independent random parameters per sample.
+
+Parameters are drawn from a torch.Generator (on the images' device) with the same
+distributions as torchvision's transforms: RandomResizedCrop's ten tries at a
+(scale, log-ratio) draw then the centre-crop fallback, RandomHorizontalFlip, ColorJitter
+(factors uniform in [max(0, 1 - s), 1 + s], hue in [-h, h], a random order of the four
+ops per sample) applied with jitter_p, RandomGrayscale, GaussianBlur (sigma uniform) with
+blur_p, RandomSolarize. The ops themselves are in batched_ops.py.
+
+Unlike the CPU pipeline, which rounds to uint8 after every op, values stay float from the
+crop to the normalisation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from ssltrain.config import ViewConfig
+from ssltrain.data import batched_ops as ops
+from ssltrain.data.transforms import blur_kernel_size
+
+CROP_ATTEMPTS = 10  # torchvision's RandomResizedCrop tries this many draws before its fallback
+
+
+@dataclass
+class ViewParams:
+    """One view's random parameters for a batch of B samples."""
+
+    boxes: torch.Tensor  # [B, 4] float: top, left, height, width of the crop, in pixels
+    flip: torch.Tensor  # [B] bool
+    jitter: torch.Tensor  # [B] bool: colour jitter applied
+    factors: torch.Tensor  # [B, 4]: brightness, contrast, saturation factors and hue shift
+    order: torch.Tensor  # [B, 4] int64: each row a permutation of the four jitter ops
+    gray: torch.Tensor  # [B] bool
+    blur: torch.Tensor  # [B] bool
+    sigma: torch.Tensor  # [B]: blur sigma
+    solarize: torch.Tensor  # [B] bool
+
+
+def _uniform(low: float, high: float, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+    return low + (high - low) * torch.rand(shape, generator=generator, device=generator.device)
+
+
+def _bernoulli(p: float, count: int, generator: torch.Generator) -> torch.Tensor:
+    return torch.rand(count, generator=generator, device=generator.device) < p
+
+
+def fallback_crop(height: int, width: int, ratio: Sequence[float]) -> tuple[int, int]:
+    """(height, width) of RandomResizedCrop's centre crop when no draw fits."""
+    in_ratio = width / height
+    if in_ratio < min(ratio):
+        return int(round(width / min(ratio))), width
+    if in_ratio > max(ratio):
+        return height, int(round(height * max(ratio)))
+    return height, width
+
+
+def crop_boxes(count: int, height: int, width: int, scale: Sequence[float], ratio: Sequence[float],
+               generator: torch.Generator) -> torch.Tensor:
+    """RandomResizedCrop's boxes for `count` samples, [count, 4] (top, left, height, width).
+
+    All ten tries are drawn at once; each sample keeps its first try that fits, or the
+    centre crop when none does; the offset is uniform over the positions that fit.
+    """
+    shape = (count, CROP_ATTEMPTS)
+    target = height * width * _uniform(scale[0], scale[1], shape, generator)  # [B, 10]
+    aspect = torch.exp(_uniform(math.log(ratio[0]), math.log(ratio[1]), shape, generator))
+    crop_w = torch.sqrt(target * aspect).round()
+    crop_h = torch.sqrt(target / aspect).round()
+    fits = (crop_w > 0) & (crop_w <= width) & (crop_h > 0) & (crop_h <= height)  # [B, 10]
+    first = fits.float().argmax(dim=1, keepdim=True)  # [B, 1]: index of the first fit
+    found = fits.any(dim=1)  # [B]
+    fallback_h, fallback_w = fallback_crop(height, width, ratio)
+    crop_h = torch.where(found, crop_h.gather(1, first).squeeze(1), float(fallback_h))  # [B]
+    crop_w = torch.where(found, crop_w.gather(1, first).squeeze(1), float(fallback_w))
+    offsets = torch.rand((count, 2), generator=generator, device=generator.device)
+    top = torch.where(found, (offsets[:, 0] * (height - crop_h + 1)).floor(), float((height - fallback_h) // 2))
+    left = torch.where(found, (offsets[:, 1] * (width - crop_w + 1)).floor(), float((width - fallback_w) // 2))
+    return torch.stack([top, left, crop_h, crop_w], dim=1)
+
+
+def jitter_factors(view: ViewConfig, count: int, generator: torch.Generator) -> torch.Tensor:
+    """[count, 4]: brightness, contrast, saturation in [max(0, 1 - s), 1 + s] and the hue
+    shift in [-h, h] (1 and 0, the identity, for a strength of 0)."""
+    columns = [_uniform(max(0.0, 1.0 - strength), 1.0 + strength, (count,), generator)
+               for strength in (view.brightness, view.contrast, view.saturation)]
+    columns.append(_uniform(-view.hue, view.hue, (count,), generator))
+    return torch.stack(columns, dim=1)
+
+
+def sample_view_params(view: ViewConfig, count: int, height: int, width: int, generator: torch.Generator) -> ViewParams:
+    """Independent parameters for `count` samples of one view recipe."""
+    order = torch.rand((count, 4), generator=generator, device=generator.device).argsort(dim=1)  # uniform permutations
+    return ViewParams(
+        boxes=crop_boxes(count, height, width, view.crop_scale, view.crop_ratio, generator),
+        flip=_bernoulli(view.flip_p, count, generator),
+        jitter=_bernoulli(view.jitter_p, count, generator),
+        factors=jitter_factors(view, count, generator),
+        order=order,
+        gray=_bernoulli(view.grayscale_p, count, generator),
+        blur=_bernoulli(view.blur_p, count, generator),
+        sigma=_uniform(view.blur_sigma[0], view.blur_sigma[1], (count,), generator),
+        solarize=_bernoulli(view.solarize_p, count, generator),
+    )
+
+
+def uses_random_crop(view: ViewConfig) -> bool:
+    return tuple(view.crop_scale) != (1.0, 1.0) or tuple(view.crop_ratio) != (1.0, 1.0)
+
+
+def render_view(images: torch.Tensor, params: ViewParams, view: ViewConfig, size: int) -> torch.Tensor:
+    """uint8 images [B, 3, H, W] -> augmented float views [B, 3, size, size] in [0, 1],
+    in the CPU pipeline's op order; ops whose probability is 0 are not computed."""
+    if uses_random_crop(view):
+        views = ops.resized_crop(images, params.boxes, size)
+    elif images.shape[-2:] != (size, size):  # a plain resize: the whole image as the box
+        whole = torch.zeros(len(images), 4, device=images.device)  # [B, 4]
+        whole[:, 2], whole[:, 3] = images.shape[-2], images.shape[-1]
+        views = ops.resized_crop(images, whole, size)
+    else:
+        views = images.float() / 255
+    if view.flip_p > 0:
+        views = ops.hflip(views, params.flip)
+    if view.jitter_p > 0:
+        views = ops.color_jitter(views, params.factors, params.order, params.jitter, with_hue=view.hue > 0)
+    if view.grayscale_p > 0:
+        views = ops.random_grayscale(views, params.gray)
+    if view.blur_p > 0:
+        views = ops.gaussian_blur(views, params.sigma, blur_kernel_size(size), params.blur)
+    if view.solarize_p > 0:
+        views = ops.solarize(views, params.solarize)
+    return views
+
+
+class BatchAugment:
+    """uint8 images [B, H, W, 3] -> the list of normalised views [B, 3, h, w] the
+    augmentation config asks for (the batched twin of transforms.MultiViewTransform)."""
+
+    def __init__(self, views: Sequence[ViewConfig], image_size: int, mean: Sequence[float], std: Sequence[float]):
+        self.views, self.image_size = list(views), image_size
+        self.mean, self.std = tuple(mean), tuple(std)
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> list[torch.Tensor]:
+        images = images.permute(0, 3, 1, 2)  # [B, 3, H, W]
+        height, width = images.shape[-2:]
+        mean = ops.device_constant(self.mean, images.device).view(1, 3, 1, 1)
+        std = ops.device_constant(self.std, images.device).view(1, 3, 1, 1)
+        outputs: list[torch.Tensor] = []
+        for view in self.views:
+            batch = images.repeat(view.count, 1, 1, 1) if view.count > 1 else images  # [count * B, 3, H, W]
+            params = sample_view_params(view, len(batch), height, width, generator)
+            views = (render_view(batch, params, view, view.size or self.image_size) - mean) / std
+            outputs.extend(views.chunk(view.count))
+        return outputs

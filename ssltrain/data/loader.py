@@ -1,0 +1,140 @@
+"""The pretraining data path on CPU workers: seeded, sharded, resumable mid-epoch.
+
+The sampler yields `(epoch, index)` keys and each sample seeds its augmentation from its
+key, so the views a run sees depend only on the seed: not on the worker count, not on
+whether the run was interrupted and resumed.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
+
+from ssltrain.data.batch import Batch
+from ssltrain.data.decode import try_load_rgb
+from ssltrain.data.images import ImageSet
+from ssltrain.data.transforms import MultiViewTransform
+from ssltrain.errors import UserError
+
+
+
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    return ((seed * 1_000_003 + epoch) * 1_000_000_007 + index) % (2**63)
+
+
+class EpochSampler(Sampler):
+    """A seeded permutation per epoch, cut to whole batches and sharded across ranks."""
+
+    def __init__(self, size: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
+        self.size, self.batch_size, self.seed = size, batch_size, seed
+        self.rank, self.world_size = rank, world_size
+        self.steps_per_epoch = size // (batch_size * world_size)
+        if self.steps_per_epoch == 0:
+            raise UserError(
+                f"{size} training images make no full batch of trainer.batch_size={batch_size * world_size}; "
+                f"lower trainer.batch_size or raise dataset.limit"
+            )
+        self.epoch, self.start_step = 0, 0
+
+    def set_epoch(self, epoch: int, start_step: int = 0) -> None:
+        self.epoch, self.start_step = epoch, start_step
+
+    def indices(self, epoch: int) -> torch.Tensor:
+        """This rank's image indices for the whole epoch, [steps_per_epoch * batch_size]."""
+        generator = torch.Generator().manual_seed(self.seed * 10_007 + epoch)
+        order = torch.randperm(self.size, generator=generator)
+        used = self.steps_per_epoch * self.batch_size * self.world_size
+        return order[:used][self.rank :: self.world_size]
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        for index in self.indices(self.epoch)[self.start_step * self.batch_size :].tolist():
+            yield self.epoch, index
+
+    def __len__(self) -> int:
+        return (self.steps_per_epoch - self.start_step) * self.batch_size
+
+
+class MultiViewDataset(Dataset):
+    """Images -> (views, label); unreadable files give None, dropped by `collate_views`."""
+
+    def __init__(self, images: ImageSet, transform: MultiViewTransform, seed: int):
+        self.images, self.transform, self.seed = images, transform, seed
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def _image(self, index: int):
+        if self.images.pixels is not None:
+            return self.images.pixels[index].permute(2, 0, 1)  # [3, H, W] uint8
+        return try_load_rgb(self.images.paths[index])
+
+    def __getitem__(self, key: tuple[int, int]):
+        epoch, index = key
+        image = self._image(index)
+        if image is None:
+            return None
+        seed = sample_seed(self.seed, epoch, index)
+        if get_worker_info() is not None:  # a worker process owns its global RNG
+            torch.manual_seed(seed)
+            views = self.transform(image)
+        else:  # in the main process, leave the model's RNG stream untouched
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                views = self.transform(image)
+        return views, int(self.images.labels[index])
+
+
+def collate_views(samples: list) -> dict:
+    kept = [sample for sample in samples if sample is not None]
+    if not kept:
+        return {"views": [], "labels": torch.empty(0, dtype=torch.long), "skipped": len(samples)}
+    views = [torch.stack([sample[0][v] for sample in kept]) for v in range(len(kept[0][0]))]
+    labels = torch.tensor([sample[1] for sample in kept], dtype=torch.long)
+    return {"views": views, "labels": labels, "skipped": len(samples) - len(kept)}
+
+
+def default_workers(device: torch.device) -> int:
+    """One per core (at most 8) feeding a GPU; on CPU the model needs the cores too."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(8, cores) if device.type == "cuda" else max(1, cores // 2)
+
+
+class PretrainLoader:
+    """Yields device `Batch`es for one epoch at a time, from any step of that epoch."""
+
+    def __init__(self, images: ImageSet, transform: MultiViewTransform, batch_size: int, seed: int,
+                 device: torch.device, num_workers: int, rank: int = 0, world_size: int = 1,
+                 channels_last: bool = False):
+        self.sampler = EpochSampler(len(images), batch_size, seed, rank, world_size)
+        workers = default_workers(device) if num_workers < 0 else num_workers
+        self.device = device
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.loader = DataLoader(
+            MultiViewDataset(images, transform, seed),
+            batch_size=batch_size,
+            sampler=self.sampler,
+            num_workers=workers,
+            collate_fn=collate_views,
+            pin_memory=device.type == "cuda",
+            persistent_workers=workers > 0,
+            prefetch_factor=4 if workers > 0 else None,
+        )
+        self.skipped_images = 0
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.sampler.steps_per_epoch
+
+    def epoch(self, epoch: int, start_step: int = 0) -> Iterator[Batch]:
+        self.sampler.set_epoch(epoch, start_step)
+        for raw in self.loader:
+            self.skipped_images += raw["skipped"]
+            if not raw["views"]:
+                raise UserError(f"every image of a batch in epoch {epoch} was unreadable (see the warnings above); check the files under dataset.root")
+            yield Batch(
+                views=[view.to(self.device, non_blocking=True, memory_format=self.memory_format) for view in raw["views"]],
+                labels=raw["labels"].to(self.device, non_blocking=True),
+            )

@@ -1,0 +1,40 @@
+"""Which augmentation backend a run uses, and the pretraining loader it gets."""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence, Union
+
+import torch
+
+from ssltrain.config import AugmentationConfig
+from ssltrain.data.device_loader import DeviceLoader
+from ssltrain.data.images import ImageSet
+from ssltrain.data.loader import PretrainLoader
+from ssltrain.data.transforms import MultiViewTransform
+
+log = logging.getLogger(__name__)
+
+Loader = Union[PretrainLoader, DeviceLoader]
+
+
+def select_backend(requested: str, images: ImageSet) -> str:
+    """auto: the batched backend ("gpu") whenever the images are decoded in memory: on a CPU
+    too, where batched tensor ops beat the per-sample pipeline several times over
+    (docs/benchmarks/README.md); streamed images need the per-sample "cpu" backend."""
+    if requested != "auto":
+        return requested
+    return "gpu" if images.pixels is not None else "cpu"
+
+
+def pretrain_loader(images: ImageSet, augmentation: AugmentationConfig, image_size: int, mean: Sequence[float],
+                    std: Sequence[float], batch_size: int, seed: int, device: torch.device, num_workers: int,
+                    rank: int = 0, world_size: int = 1, channels_last: bool = False) -> Loader:
+    """The loader for `augmentation.backend` (batch_size is per process)."""
+    backend = select_backend(augmentation.backend, images)
+    log.info("augmentation backend: %s%s", backend, " (auto)" if augmentation.backend == "auto" else "")
+    if backend == "gpu":
+        return DeviceLoader(images, augmentation.views, image_size, mean, std, batch_size, seed, device,
+                            rank, world_size, channels_last)
+    transform = MultiViewTransform(augmentation.views, image_size, mean, std)
+    return PretrainLoader(images, transform, batch_size, seed, device, num_workers, rank, world_size, channels_last)

@@ -1,0 +1,116 @@
+"""Registered datasets: each returns a DatasetSource (train, optional test, image stats)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+from ssltrain.data.decode import decode_folder, scan_folder
+from ssltrain.data.images import DatasetSource, ImageSet
+from ssltrain.errors import UserError
+from ssltrain.registry import DATASETS
+
+# Per-channel statistics of each training set (the usual published values).
+CIFAR10_STATS = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
+CIFAR100_STATS = ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))
+IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+# Above this side, images are streamed from disk rather than decoded into memory.
+DECODE_ONCE_MAX_SIZE = 64
+
+
+def _folder_source(root: Path, image_size: int, decode_once: bool, use_cache: bool) -> tuple[ImageSet, ImageSet | None]:
+    """ImageFolder tree: `root/train/` (or `root` itself) and an optional `test/` or `val/`."""
+    train_dir = root / "train" if (root / "train").is_dir() else root
+    test_dir = next((root / name for name in ("test", "val") if (root / name).is_dir()), None)
+
+    def load(directory: Path) -> ImageSet:
+        if decode_once:
+            return decode_folder(directory, image_size, use_cache)[0]
+        paths, labels, _ = scan_folder(directory)
+        return ImageSet(labels=labels, paths=paths)
+
+    return load(train_dir), (load(test_dir) if test_dir is not None else None)
+
+
+def _cifar(torchvision_class, title: str, root: str, download: bool, cache: bool, num_classes: int, stats) -> DatasetSource:
+    folder = Path(root).expanduser()
+    if (folder / "train").is_dir():
+        train, test = _folder_source(folder, 32, decode_once=True, use_cache=cache)
+    else:
+        try:
+            train_set = torchvision_class(str(folder), train=True, download=download)
+            test_set = torchvision_class(str(folder), train=False, download=download)
+        except (RuntimeError, OSError) as error:
+            raise UserError(
+                f"{title} is not under {folder} and could not be downloaded ({type(error).__name__}); "
+                f"unpack a local copy and set dataset.root=DIR where DIR/train/<class>/*.jpg exists "
+                f"(e.g. tar -xzf cifar10-jpeg-train.tar.gz -C DIR)"
+            ) from None
+        train, test = (
+            ImageSet(labels=torch.tensor(split.targets, dtype=torch.long), pixels=torch.from_numpy(split.data))
+            for split in (train_set, test_set)
+        )
+    return DatasetSource(train=train, test=test, num_classes=num_classes, image_size=32, mean=stats[0], std=stats[1])
+
+
+@DATASETS.register("cifar10")
+def cifar10(root: str = "data/cifar10", download: bool = True, cache: bool = True) -> DatasetSource:
+    """CIFAR-10 from torchvision, or from an ImageFolder copy when `root/train/` exists."""
+    import torchvision
+
+    return _cifar(torchvision.datasets.CIFAR10, "CIFAR-10", root, download, cache, 10, CIFAR10_STATS)
+
+
+@DATASETS.register("cifar100")
+def cifar100(root: str = "data/cifar100", download: bool = True, cache: bool = True) -> DatasetSource:
+    """CIFAR-100 from torchvision, or from an ImageFolder copy when `root/train/` exists."""
+    import torchvision
+
+    return _cifar(torchvision.datasets.CIFAR100, "CIFAR-100", root, download, cache, 100, CIFAR100_STATS)
+
+
+@DATASETS.register("imagefolder")
+def imagefolder(root: str, image_size: int = 224, decode_once: Optional[bool] = None, cache: bool = True) -> DatasetSource:
+    """Any folder of images: `root/train/<class>/*` (labels) or `root/train/*` (unlabelled),
+    with an optional `root/test/` or `root/val/`. Small images (<= 64 px, or decode_once=true)
+    are decoded once into memory at `image_size`; larger ones are streamed from disk."""
+    folder = Path(root).expanduser()
+    if not folder.is_dir():
+        raise UserError(f"dataset.root={root} is not a folder; point it at a folder holding train/<class>/*.jpg")
+    in_memory = image_size <= DECODE_ONCE_MAX_SIZE if decode_once is None else decode_once
+    train, test = _folder_source(folder, image_size, decode_once=in_memory, use_cache=cache)
+    labels = train.labels[train.labels >= 0]
+    num_classes = int(labels.max()) + 1 if len(labels) else 0
+    return DatasetSource(train=train, test=test, num_classes=num_classes, image_size=image_size,
+                         mean=IMAGENET_STATS[0], std=IMAGENET_STATS[1])
+
+
+def _synthetic_split(templates: torch.Tensor, count: int, generator: torch.Generator) -> ImageSet:
+    labels = torch.randint(len(templates), (count,), generator=generator)
+    brightness = 0.6 + 0.8 * torch.rand(count, 1, 1, 1, generator=generator)
+    noise = 0.15 * torch.randn(count, *templates.shape[1:], generator=generator)
+    images = (templates[labels] * brightness + noise).clamp(0, 1)  # [N, H, W, 3]
+    return ImageSet(labels=labels, pixels=(images * 255).round().to(torch.uint8))
+
+
+@DATASETS.register("synthetic")
+def synthetic(num_images: int = 2000, num_classes: int = 10, image_size: int = 32, seed: int = 0) -> DatasetSource:
+    """Seeded random images for smoke tests: each class is a smooth random colour pattern
+    under noise and brightness changes, so features can (weakly) separate the classes.
+    A test split of num_images // 5 images comes from the same patterns."""
+    generator = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(num_classes, 3, 4, 4, generator=generator)
+    templates = F.interpolate(coarse, size=image_size, mode="bilinear", align_corners=False)
+    templates = templates.permute(0, 2, 3, 1)  # [C, H, W, 3]
+    return DatasetSource(
+        train=_synthetic_split(templates, num_images, generator),
+        test=_synthetic_split(templates, max(num_classes, num_images // 5), generator),
+        num_classes=num_classes,
+        image_size=image_size,
+        mean=(0.5, 0.5, 0.5),
+        std=(0.25, 0.25, 0.25),
+    )

@@ -1,0 +1,51 @@
+"""scripts/benchmark.py: its CPU smoke mode writes complete records; bad choices fail early."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+from conftest import REPO
+
+SCRIPT = REPO / "scripts" / "benchmark.py"
+REQUIRED_KEYS = ("device", "torch", "command", "method", "encoder", "batch_size", "precision", "compile", "backend",
+                 "images_per_second", "peak_memory_gb")
+
+
+def _run(args: list[str], cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def test_the_smoke_run_writes_one_complete_record_per_backend(tmp_path):
+    out = tmp_path / "bench.json"
+    done = _run(["--smoke", "--out", str(out)], tmp_path)
+    assert done.returncode == 0, done.stderr
+    records = json.loads(out.read_text())
+    assert sorted(r["backend"] for r in records) == ["cpu", "dataloader", "gpu"]
+    for record in records:
+        assert all(key in record for key in REQUIRED_KEYS), record
+        assert record["images_per_second"] > 0 and record["precision"] == "fp32" and record["compile"] is False
+        assert "--smoke" in record["command"] and record["device"].startswith("cpu")
+    assert "| simclr | small_cnn | off | gpu |" in done.stdout
+
+
+def test_an_unregistered_method_fails_before_any_measurement(tmp_path):
+    done = _run(["--smoke", "--methods", "simclr,no_such_method", "--out", str(tmp_path / "x.json")], tmp_path)
+    assert done.returncode != 0 and "method 'no_such_method' is not registered" in done.stderr
+    assert not (tmp_path / "x.json").exists()
+
+
+def _benchmark_module():
+    spec = importlib.util.spec_from_file_location("benchmark", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_speedup_is_the_gpu_rate_over_the_dataloader_rate_of_the_same_setting():
+    records = [{"method": "simclr", "encoder": "resnet18", "compile": c, "backend": b, "images_per_second": v}
+               for c, b, v in ((False, "gpu", 3000.0), (False, "dataloader", 1000.0), (True, "gpu", 5000.0),
+                               (True, "dataloader", None))]
+    assert _benchmark_module().speedups(records) == {("simclr", "resnet18", False): 3.0}

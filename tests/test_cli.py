@@ -1,0 +1,168 @@
+"""The `ssltrain` command end to end, in subprocesses, on small synthetic data."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from conftest import REPO, run_cli, smoke
+
+
+def run_dirs(cwd: Path, root: str = "outputs") -> list[Path]:
+    return sorted(path.parent for path in (cwd / root).glob("**/.hydra"))
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    cwd = tmp_path_factory.mktemp("cli")
+    result = run_cli(smoke("trainer.epochs=2", "eval=linear", "eval.epochs=3", "trainer.knn_every=1"), cwd)
+    assert result.returncode == 0, result.stderr
+    [run_dir] = run_dirs(cwd)
+    return run_dir
+
+
+def test_a_run_writes_results_with_every_promised_field(finished_run):
+    results = json.loads((finished_run / "results.json").read_text())
+    for key in ("method", "encoder", "dataset", "epochs", "pretrain_seconds", "images_per_second", "val_split",
+                "knn_top1", "linear_top1", "linear_top5"):
+        assert results[key] is not None, key
+    assert (results["method"], results["encoder"], results["dataset"], results["epochs"]) == (
+        "simclr", "small_cnn", "synthetic", 2)
+    assert results["val_split"] == "test" and 0.0 <= results["linear_top1"] <= 1.0
+
+
+def test_a_run_keeps_its_checkpoint_backbone_and_resolved_config(finished_run):
+    checkpoint = torch.load(finished_run / "checkpoints" / "last.pt", weights_only=True)
+    assert checkpoint["progress"]["finished"] and checkpoint["progress"]["epoch"] == 2
+    backbone = torch.load(finished_run / "backbone.pt", weights_only=True)
+    encoder_keys = {k[len("encoder."):] for k in checkpoint["method"] if k.startswith("encoder.")}
+    assert set(backbone) == encoder_keys
+    assert "encoder:\n  name: small_cnn" in (finished_run / "config.yaml").read_text()
+
+
+def test_a_run_logs_scalars_the_views_grid_and_hparams_to_tensorboard(finished_run):
+    events = EventAccumulator(str(finished_run / "tensorboard")).Reload()
+    assert {"train/loss", "train/lr", "train/images_per_second"} <= set(events.Tags()["scalars"])
+    assert "train/views" in events.Tags()["images"]
+    assert [event.step for event in events.Scalars("eval/knn_top1")] == [8, 16], "kNN monitor every epoch"
+    assert list((finished_run / "tensorboard" / "hparams").glob("events.*"))
+
+
+def test_a_bad_override_prints_one_line_and_exits_2(tmp_path):
+    result = run_cli(["method=simclrr"], tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith("ssltrain: error: unknown method 'simclrr'; valid choices: ")
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_a_missing_dataset_says_how_to_point_at_a_local_copy(tmp_path):
+    result = run_cli(["dataset=cifar10", f"dataset.root={tmp_path / 'nothing'}", "dataset.download=false"], tmp_path)
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "CIFAR-10 is not under" in line and "set dataset.root=DIR" in line
+
+
+def test_evaluating_a_checkpoint_skips_pretraining_and_reports_its_method(finished_run, tmp_path):
+    checkpoint = finished_run / "checkpoints" / "last.pt"
+    result = run_cli(smoke(f"checkpoint={checkpoint}", "encoder=resnet18"), tmp_path)
+    assert result.returncode == 0, result.stderr
+    [run_dir] = run_dirs(tmp_path)
+    results = json.loads((run_dir / "results.json").read_text())
+    # the encoder comes from the checkpoint's own config, whatever the command line says
+    assert (results["method"], results["encoder"], results["epochs"]) == ("simclr", "small_cnn", 2)
+    assert results["knn_top1"] == json.loads((finished_run / "results.json").read_text())["knn_top1"]
+
+
+def test_a_backbone_file_evaluates_with_the_configured_encoder(finished_run, tmp_path):
+    result = run_cli(smoke(f"checkpoint={finished_run / 'backbone.pt'}"), tmp_path)
+    assert result.returncode == 0, result.stderr
+    result = run_cli(smoke(f"checkpoint={finished_run / 'backbone.pt'}", "encoder=resnet18"), tmp_path)
+    assert result.returncode == 2 and "do not fit encoder resnet18" in result.stderr
+
+
+def test_fine_tuning_evaluation_reports_its_accuracy(finished_run, tmp_path):
+    result = run_cli(smoke(f"checkpoint={finished_run / 'checkpoints' / 'last.pt'}", "eval=finetune", "eval.epochs=1",
+                           "eval.freeze_stages=1"), tmp_path)
+    assert result.returncode == 0, result.stderr
+    results = json.loads(next(tmp_path.glob("outputs/**/results.json")).read_text())
+    assert 0.0 <= results["finetune_top1"] <= 1.0 and "knn_top1" in results
+
+
+def test_resume_from_a_path_continues_that_checkpoint_in_a_new_run(finished_run, tmp_path):
+    checkpoint = finished_run / "checkpoints" / "last.pt"
+    result = run_cli(smoke("trainer.epochs=3", f"trainer.resume={checkpoint}"), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "resumed at epoch 2" in result.stdout
+    assert json.loads(next(tmp_path.glob("outputs/**/results.json")).read_text())["epochs"] == 3
+
+
+def test_zero_epochs_evaluates_the_randomly_initialised_encoder(tmp_path):
+    result = run_cli(smoke("trainer.epochs=0"), tmp_path)
+    assert result.returncode == 0, result.stderr
+    results = json.loads((run_dirs(tmp_path)[0] / "results.json").read_text())
+    assert results["epochs"] == 0 and results["images_per_second"] is None and "knn_top1" in results
+
+
+def test_a_multirun_sweep_runs_every_combination(tmp_path):
+    result = run_cli(["-m", *smoke("trainer.epochs=0", "trainer.seed=0,1", "eval=knn,none")], tmp_path)
+    assert result.returncode == 0, result.stderr
+    results = [json.loads((d / "results.json").read_text()) for d in run_dirs(tmp_path, "multirun")]
+    assert sorted((r["seed"], r["eval"]) for r in results) == [(0, "knn"), (0, "none"), (1, "knn"), (1, "none")]
+
+
+def test_a_bad_sweep_value_fails_before_any_job_runs(tmp_path):
+    result = run_cli(["-m", *smoke("trainer.epochs=0", "trainer.seed=0,x")], tmp_path)
+    assert result.returncode == 2 and "'trainer.seed'" in result.stderr
+    assert not (tmp_path / "multirun").exists()
+
+
+RESUMABLE = smoke("trainer.epochs=12", "trainer.resume=auto", "eval=none")  # 8 steps per epoch
+
+
+def _backbone(cwd: Path) -> dict:
+    [run_dir] = [d for d in run_dirs(cwd) if (d / "results.json").exists()]
+    return torch.load(run_dir / "backbone.pt", weights_only=True)
+
+
+def test_an_interrupted_run_resumes_from_where_it_stopped_and_ends_as_if_never_stopped(tmp_path):
+    reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
+    reference.mkdir(), interrupted.mkdir()
+    assert run_cli(RESUMABLE, reference).returncode == 0
+
+    process = subprocess.Popen([sys.executable, "-m", "ssltrain", *RESUMABLE], cwd=interrupted, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)})
+    deadline = time.time() + 120
+    while not list(interrupted.glob("outputs/**/checkpoints/last.json")) and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 2, stderr
+    assert "rerun the same command to resume" in stderr.strip().splitlines()[-1]
+    summary = json.loads(next(interrupted.glob("outputs/**/checkpoints/last.json")).read_text())
+    assert not summary["finished"] and 0 < summary["step"] < 12 * 8
+
+    resumed = run_cli(RESUMABLE, interrupted)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed at epoch" in resumed.stdout  # Hydra logs to stdout
+    assert len([d for d in run_dirs(interrupted) if (d / "results.json").exists()]) == 1, "continued in place"
+    expected, actual = _backbone(reference), _backbone(interrupted)
+    for key in expected:
+        assert torch.equal(expected[key], actual[key]), key
+
+
+def test_resume_never_starts_afresh_beside_an_unfinished_run(tmp_path):
+    checkpoint_dir = tmp_path / "outputs" / "old" / "checkpoints"
+    checkpoint_dir.mkdir(parents=True)
+    (checkpoint_dir / "last.json").write_text(json.dumps({"identity": "whatever", "epoch": 1}))
+    result = run_cli(smoke("trainer.epochs=1", "trainer.resume=never"), tmp_path)
+    assert result.returncode == 0 and "resumed" not in result.stderr

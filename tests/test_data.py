@@ -1,0 +1,115 @@
+"""Datasets, the seeded evaluation split, decoding, unreadable files and the sampler."""
+
+from __future__ import annotations
+
+
+import pytest
+import torch
+from PIL import Image
+
+from conftest import run_cli, smoke
+from ssltrain.config import ViewConfig
+from ssltrain.data.decode import decode_folder
+from ssltrain.data.images import DatasetSource, balanced_subset, make_splits
+from ssltrain.data.loader import EpochSampler, PretrainLoader
+from ssltrain.data.sources import imagefolder, synthetic
+from ssltrain.data.transforms import MultiViewTransform
+
+
+def test_balanced_subset_takes_each_class_in_proportion():
+    labels = torch.tensor([0] * 60 + [1] * 30 + [2] * 10)
+    chosen = balanced_subset(labels, 50, torch.Generator().manual_seed(0))
+    assert len(chosen) == 50 == len(set(chosen.tolist()))
+    assert torch.bincount(labels[chosen]).tolist() == [30, 15, 5]
+
+
+def test_the_holdout_is_class_balanced_seeded_and_never_in_the_training_images():
+    source = synthetic(num_images=1000, num_classes=10)
+    source = DatasetSource(source.train, None, 10, 32, source.mean, source.std)  # no test split
+    splits = make_splits(source, limit=None, holdout_fraction=0.1, seed=3)
+    assert len(splits.val) == 100 and len(splits.train) == 900
+    assert splits.val_split.startswith("holdout: 100 images")
+    train_pixels = {tuple(p.flatten().tolist()) for p in splits.train.pixels}
+    assert not any(tuple(p.flatten().tolist()) in train_pixels for p in splits.val.pixels)
+    again = make_splits(source, limit=None, holdout_fraction=0.1, seed=3)
+    assert torch.equal(again.val.pixels, splits.val.pixels)
+
+
+def test_limit_applies_after_the_holdout_so_the_holdout_does_not_change():
+    source = synthetic(num_images=1000, num_classes=10)
+    source = DatasetSource(source.train, None, 10, 32, source.mean, source.std)
+    full = make_splits(source, limit=None, holdout_fraction=0.1, seed=0)
+    limited = make_splits(source, limit=200, holdout_fraction=0.1, seed=0)
+    assert len(limited.train) == 200 and torch.equal(limited.val.pixels, full.val.pixels)
+
+
+def test_an_official_test_split_is_used_as_is():
+    splits = make_splits(synthetic(num_images=100), limit=None, holdout_fraction=0.1, seed=0)
+    assert splits.val_split == "test" and len(splits.train) == 100
+
+
+def _write_folder(root, classes=("a", "b"), per_class=5, size=12, corrupt=True):
+    for index, name in enumerate(classes):
+        (root / "train" / name).mkdir(parents=True)
+        for i in range(per_class):
+            Image.new("RGB", (size, size), (40 + 150 * index, 80, 120)).save(root / "train" / name / f"{i}.png")
+    if corrupt:
+        (root / "train" / classes[0] / "broken.jpg").write_bytes(b"not an image at all")
+
+
+def test_decoding_skips_unreadable_files_names_them_and_reuses_the_cache(tmp_path, caplog):
+    _write_folder(tmp_path)
+    images, classes = decode_folder(tmp_path / "train", size=8)
+    assert classes == ["a", "b"] and images.pixels.shape == (10, 8, 8, 3)
+    assert torch.bincount(images.labels).tolist() == [5, 5]
+    assert "skipped 1 of 11 images" in caplog.text and "broken.jpg" in caplog.text
+    assert len(list((tmp_path / "train" / ".ssltrain-cache").glob("*.pt"))) == 1
+    caplog.clear()
+    cached, _ = decode_folder(tmp_path / "train", size=8)
+    assert torch.equal(cached.pixels, images.pixels) and "skipped 1 of 11" in caplog.text
+
+
+def test_images_directly_in_the_folder_are_unlabelled(tmp_path):
+    (tmp_path / "train").mkdir()
+    for i in range(3):
+        Image.new("RGB", (8, 8)).save(tmp_path / "train" / f"{i}.png")
+    source = imagefolder(str(tmp_path), image_size=8)
+    assert source.train.labels.tolist() == [-1, -1, -1] and not source.train.has_labels
+
+
+@pytest.mark.parametrize("image_size", [16, 96], ids=["decoded-once", "streamed"])
+def test_a_run_on_a_folder_with_a_corrupt_image_skips_it_and_finishes(tmp_path, image_size):
+    data = tmp_path / "data"
+    _write_folder(data, per_class=8, size=100)
+    result = run_cli(smoke("dataset=imagefolder", f"dataset.root={data}", f"dataset.image_size={image_size}",
+                           "dataset.holdout_fraction=0.25", "trainer.batch_size=4", "trainer.epochs=1",
+                           "encoder=small_cnn", "encoder.channels=[4,8]"), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "broken.jpg" in result.stdout + result.stderr
+    assert list(tmp_path.glob("outputs/**/results.json"))
+
+
+def test_the_sampler_shards_ranks_disjointly_and_resumes_mid_epoch():
+    samplers = [EpochSampler(size=20, batch_size=3, seed=0, rank=rank, world_size=2) for rank in range(2)]
+    for sampler in samplers:
+        sampler.set_epoch(4)
+    shards = [[index for _, index in sampler] for sampler in samplers]
+    assert len(shards[0]) == len(shards[1]) == 9 and not set(shards[0]) & set(shards[1])
+    samplers[0].set_epoch(4, start_step=2)
+    assert [index for _, index in samplers[0]] == shards[0][6:]
+
+
+def test_views_depend_on_the_seed_only_not_on_the_number_of_workers():
+    source = synthetic(num_images=16)
+    view = ViewConfig(count=2, crop_scale=(0.2, 1.0), crop_ratio=(0.75, 1.33), flip_p=0.5, jitter_p=0.8,
+                      brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1)
+    transform = MultiViewTransform([view], 32, source.mean, source.std)
+
+    def first_batch(workers):
+        loader = PretrainLoader(source.train, transform, batch_size=8, seed=5, device=torch.device("cpu"),
+                                num_workers=workers)
+        return next(iter(loader.epoch(1))).views
+
+    in_process, in_workers = first_batch(0), first_batch(2)
+    assert all(torch.equal(a, b) for a, b in zip(in_process, in_workers))
+    assert not torch.equal(in_process[0], in_process[1]), "the two views differ"

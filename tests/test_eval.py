@@ -1,0 +1,79 @@
+"""kNN, linear probe and fine-tuning on known data."""
+
+import math
+
+import pytest
+import torch
+
+from ssltrain.data.images import ImageSet
+from ssltrain.encoders.small import small_cnn
+from ssltrain.eval.data import EvalData, extract_features, topk_accuracy
+from ssltrain.eval.finetune import _freeze, train_classifier
+from ssltrain.eval.knn import knn_scores
+from ssltrain.eval.linear import fit_linear
+
+
+def test_knn_scores_sum_exp_weighted_votes_of_the_k_nearest():
+    train = torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [-1.0, 0.0]])
+    labels = torch.tensor([0, 1, 1, 0])
+    query = torch.tensor([[1.0, 0.1]])
+    scores = knn_scores(train, labels, query, num_classes=2, k=2, temperature=0.5)
+    q = query[0] / query[0].norm()
+    sims = [float(q @ t) for t in train]  # nearest two: rows 0 and 1
+    expected = torch.tensor([[math.exp(sims[0] / 0.5), math.exp(sims[1] / 0.5)]])
+    assert torch.allclose(scores, expected, rtol=1e-5)
+
+
+def test_topk_accuracy_counts_labels_within_the_top_k():
+    scores = torch.tensor([[0.9, 0.05, 0.05], [0.1, 0.2, 0.7], [0.5, 0.4, 0.1]])
+    labels = torch.tensor([0, 1, 1])
+    top1, top2 = topk_accuracy(scores, labels, ks=(1, 2))
+    assert top1 == pytest.approx(1 / 3) and top2 == pytest.approx(1.0)
+
+
+def test_linear_probe_separates_linearly_separable_features():
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 3, (300,), generator=generator)
+    centres = torch.randn(3, 16, generator=generator) * 3
+    features = (centres[labels] + torch.randn(300, 16, generator=generator)) * 100 + 50  # large scale and offset
+    classifier = fit_linear(features[:200], labels[:200], 3, epochs=30, lr=0.1, batch_size=32, weight_decay=0.0, seed=0)
+    with torch.no_grad():
+        top1, _ = topk_accuracy(classifier(features[200:]), labels[200:])
+    chance = torch.bincount(labels[200:]).max().item() / 100
+    assert top1 > chance + 0.2
+
+
+def test_freezing_k_stages_freezes_exactly_their_parameters():
+    encoder = small_cnn(channels=(4, 8, 16))
+    frozen_modules = _freeze(encoder, 2)
+    blocks = list(encoder.blocks)
+    assert all(not p.requires_grad for block in blocks[:2] for p in block.parameters())
+    assert all(p.requires_grad for p in blocks[2].parameters())
+    assert frozen_modules == blocks[:2]
+
+
+def _toy_data(count=64):
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(count) % 2
+    pixels = torch.where(labels.view(-1, 1, 1, 1) == 1, 200, 40).to(torch.uint8).expand(count, 8, 8, 3).clone()
+    pixels = (pixels.int() + torch.randint(-30, 30, pixels.shape, generator=generator)).clamp(0, 255).to(torch.uint8)
+    images = ImageSet(labels=labels, pixels=pixels)
+    return EvalData(images, images, num_classes=2, image_size=8, mean=(0.5,) * 3, std=(0.25,) * 3, seed=0)
+
+
+def test_extract_features_normalises_decoded_images_in_order():
+    data = _toy_data(8)
+    features, labels = extract_features(torch.nn.Flatten(), data.val, data, torch.device("cpu"), batch_size=3)
+    expected = (data.val.pixels.permute(0, 3, 1, 2).float() / 255 - 0.5) / 0.25
+    assert torch.allclose(features, expected.flatten(1), atol=1e-6)
+    assert torch.equal(labels, data.val.labels)
+
+
+def test_fine_tuning_with_every_stage_frozen_leaves_the_encoder_untouched_and_learns_the_head():
+    data = _toy_data()
+    encoder = small_cnn(channels=(4, 8))
+    before = {k: v.clone() for k, v in encoder.state_dict().items()}
+    top1, _ = train_classifier(encoder, data, torch.device("cpu"), epochs=5, lr=0.5, backbone_lr=0.0,
+                               batch_size=16, weight_decay=0.0, freeze_stages=-1)
+    assert top1 > 0.9
+    assert all(torch.equal(before[k], v) for k, v in encoder.state_dict().items())
