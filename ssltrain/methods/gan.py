@@ -8,8 +8,9 @@ Adversarial Networks", ICLR 2016, https://arxiv.org/abs/1511.06434.
 Two players, one optimizer, one backward. The step returns loss = d_loss + g_loss where
 - d_loss = BCE(D(x), real) + BCE(D(G(z).detach()), fake): the detach keeps it off G;
 - g_loss = BCE(D'(G(z)), real) (non-saturating), D' being D run through detached copies
-  of its weights (and throwaway copies of its BatchNorm statistics): the gradient reaches
-  G through D's input but never D's weights.
+  of its weights: the gradient reaches G through D's input but never D's weights.
+Both passes on generated images run on throwaway copies of D's BatchNorm statistics, so
+the running statistics that evaluation uses describe real images only.
 So d(loss)/d(theta_D) = d(d_loss)/d(theta_D) and d(loss)/d(theta_G) = d(g_loss)/d(theta_G):
 each player descends its own objective in the same optimizer step. Unlike the paper's
 alternating updates, G is scored by D before (not after) this step's D update
@@ -31,11 +32,11 @@ from ssltrain.optim import default_param_groups
 from ssltrain.registry import METHODS
 
 
-def frozen_call(module: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
-    """module(inputs) through detached copies of its parameters and throwaway copies of its
-    buffers: gradients reach `inputs` but never the module's weights, and BatchNorm running
-    statistics stay as they were."""
-    state = {name: param.detach() for name, param in module.named_parameters()}
+def isolated_call(module: nn.Module, inputs: torch.Tensor, frozen: bool) -> torch.Tensor:
+    """module(inputs) on throwaway copies of its buffers, so BatchNorm running statistics
+    stay as they were; frozen: through detached copies of its parameters too, so gradients
+    reach `inputs` but never the module's weights."""
+    state = {name: param.detach() if frozen else param for name, param in module.named_parameters()}
     state.update({name: buffer.clone() for name, buffer in module.named_buffers()})
     return functional_call(module, state, (inputs,))
 
@@ -118,18 +119,21 @@ class GAN(SSLMethod):
         pixels = (self.generator(latents) + 1) / 2  # tanh's [-1, 1] -> [0, 1]
         return (pixels - self.pixel_mean) / self.pixel_std
 
-    def discriminate(self, images: torch.Tensor, frozen: bool = False) -> torch.Tensor:
-        """Real/fake logits [B]; frozen: D's weights take no gradient (the generator's view)."""
-        run = frozen_call if frozen else (lambda module, x: module(x))
-        return run(self.head, run(self.encoder, images)).squeeze(1)
+    def discriminate(self, images: torch.Tensor, real: bool = True, frozen: bool = False) -> torch.Tensor:
+        """Real/fake logits [B]. Only real images update BatchNorm's running statistics:
+        evaluation reads real images through them. frozen: D's weights take no gradient
+        (the generator's view)."""
+        if real and not frozen:
+            return self.head(self.encoder(images)).squeeze(1)
+        return isolated_call(self.head, isolated_call(self.encoder, images, frozen), frozen).squeeze(1)
 
     def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         real = batch.views[0]  # [B, 3, H, W]
         fake = self.generate(uniform_latents(real.shape[0], self.latent_dim, device=real.device))  # [B, 3, H, W]
         real_logits = self.discriminate(real)  # [B]
-        fake_logits = self.discriminate(fake.detach())  # [B]
+        fake_logits = self.discriminate(fake.detach(), real=False)  # [B]
         d_loss = discriminator_loss(real_logits, fake_logits)
-        g_loss = generator_loss(self.discriminate(fake, frozen=True))
+        g_loss = generator_loss(self.discriminate(fake, real=False, frozen=True))
         return {"loss": d_loss + g_loss, "d_loss": d_loss, "g_loss": g_loss,
                 "d_real": torch.sigmoid(real_logits.detach().float()).mean(),
                 "d_fake": torch.sigmoid(fake_logits.detach().float()).mean()}
