@@ -3,15 +3,12 @@ pretrained weights are those of the encoder's plain forward."""
 
 from __future__ import annotations
 
-import json
 import math
-import os
 
 import pytest
 import torch
 
 from ssltrain.data.batch import Batch
-from ssltrain.learning_check import learning_check
 from ssltrain.losses.mae import mae_loss
 from ssltrain.masking import random_token_mask
 from ssltrain.methods.mae import MAE
@@ -125,18 +122,8 @@ def test_reconstructions_paste_the_visible_patches_back_unchanged():
 
 @pytest.mark.slow
 @pytest.mark.learning
-def test_mae_pretraining_beats_a_random_vit_on_heldout_knn(cifar10_root):
-    # Not the `learn` fixture: its baseline is small_cnn's. baseline=None makes
-    # learning_check measure the same ViT at random init (same overrides, 0 epochs).
-    overrides = ["method=mae", "encoder=vit_tiny", "encoder.patch_size=4", "encoder.depth=4",
-                 "method.decoder_dim=128", "method.decoder_depth=2", "method.decoder_heads=4", "optimizer.lr=1.5e-3"]
-    epochs = 10
-    result = learning_check(overrides, str(cifar10_root), epochs, baseline=None)
-    print(f"\nlearning check {overrides}: kNN top-1 {result['random_knn_top1']:.4f} at random init -> "
-          f"{result['trained_knn_top1']:.4f} after {epochs} epochs ({result['val_split']}, "
-          f"{result['pretrain_seconds']:.0f} s)")
-    report = os.environ.get("SSLTRAIN_LEARNING_REPORT")  # as conftest's `learn` does (scripts/learning_report.py)
-    if report:
-        with open(report, "a") as file:
-            file.write(json.dumps(result) + "\n")
+def test_mae_pretraining_beats_a_random_vit_on_heldout_knn(learn):
+    # `learn` compares with the same ViT at random initialisation (an encoder override).
+    result = learn(["method=mae", "encoder=vit_tiny", "encoder.patch_size=4", "encoder.depth=4", "method.decoder_dim=128",
+                    "method.decoder_depth=2", "method.decoder_heads=4", "optimizer.lr=1.5e-3"], epochs=10)
     assert result["gain"] >= 0.03, result
