@@ -58,5 +58,5 @@ def test_images_show_the_blurred_inputs_the_outputs_and_the_targets():
 @pytest.mark.slow
 @pytest.mark.learning
 def test_superres_pretraining_beats_a_random_encoder_on_heldout_knn(learn):
-    result = learn(["method=superres"], epochs=4)
+    result = learn(["method=superres"], epochs=6)
     assert result["gain"] >= 0.03, result
