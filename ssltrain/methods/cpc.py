@@ -78,7 +78,7 @@ class CPC(SSLMethod):
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """[B, 3, H, W] -> patch embeddings [B, R, C, D]."""
         patches = sliding_patches(images, self.patch, self.stride)  # [B, R, C, 3, p, p]
-        batch, rows, cols = patches.shape[:3]
+        rows, cols = patches.shape[1:3]
         tiles = patches.flatten(1, 2)  # [B, R*C, 3, p, p]
         if self.color_dropping:
             tiles = drop_colors(tiles)
