@@ -66,8 +66,8 @@ def test_the_support_set_receives_the_first_views_projections_after_a_step():
 @pytest.mark.slow
 @pytest.mark.learning
 def test_nnclr_pretraining_beats_a_random_encoder_on_heldout_knn(learn):
-    # Does not pass yet (measured on the shared CPU machine, 27.6% at random init):
-    # the recipe, 6 epochs -> 29.8%; method.queue_size=4096 (the recipe's support set holds
-    # 1.3 epochs of CIFAR-10, 4096 the same share of 3,000 images) -> 27.4%.
-    result = learn(["method=nnclr"], epochs=6)
+    # 27.6% at random init; the recipe, 6 epochs -> 29.8%, 15 epochs -> 31.6%.
+    # method.queue_size=4096 (the same share of 3,000 images as the recipe's support set of
+    # CIFAR-10) did worse at 6 epochs (27.4%).
+    result = learn(["method=nnclr"], epochs=15)
     assert result["gain"] >= 0.03, result
