@@ -98,5 +98,7 @@ def test_autoencoder_pretraining_beats_a_random_encoder_on_heldout_knn(learn):
 @pytest.mark.slow
 @pytest.mark.learning
 def test_denoising_autoencoder_pretraining_beats_a_random_encoder_on_heldout_knn(learn):
+    # NOT PASSING YET (27.6% at random init): 4 epochs -> 27.3%; lr 2e-3: 8 epochs -> 28.5%,
+    # 14 epochs -> 29.3%.
     result = learn(["method=denoising_autoencoder"], epochs=4)
     assert result["gain"] >= 0.03, result

@@ -134,5 +134,6 @@ def test_images_show_grey_inputs_coloured_outputs_and_targets_in_the_unit_range(
 @pytest.mark.slow
 @pytest.mark.learning
 def test_colorization_pretraining_beats_a_random_encoder_on_heldout_knn(learn):
+    # NOT PASSING YET (27.6% at random init): 4 epochs -> 27.1%; lr 2e-3, 8 epochs -> 28.6%.
     result = learn(["method=colorization"], epochs=4)
     assert result["gain"] >= 0.03, result

@@ -44,5 +44,7 @@ def test_color_dropping_reaches_the_encoder():
 @pytest.mark.slow
 @pytest.mark.learning
 def test_relative_position_pretraining_beats_a_random_encoder_on_heldout_knn(learn):
+    # NOT PASSING YET (27.6% at random init): 5 epochs -> 26.2% (the 8-way loss stays near
+    # ln 8); 12 epochs -> 25.3%; 40 epochs -> 28.8%.
     result = learn(["method=relative_position"], epochs=5)
     assert result["gain"] >= 0.03, result

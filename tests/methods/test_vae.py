@@ -71,5 +71,6 @@ def test_images_show_inputs_reconstructions_and_the_same_prior_samples_each_time
 @pytest.mark.slow
 @pytest.mark.learning
 def test_vae_pretraining_beats_a_random_encoder_on_heldout_knn(learn):
+    # NOT PASSING YET (27.6% at random init): 4 epochs -> 28.3%; lr 2e-3, 8 epochs -> 29.5%.
     result = learn(["method=vae"], epochs=4)
     assert result["gain"] >= 0.03, result
