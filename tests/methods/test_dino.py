@@ -13,6 +13,7 @@ from ssltrain.encoders.vit import vit_tiny
 from ssltrain.losses.dino import dino_loss, updated_center
 from ssltrain.methods.dino import DINO, teacher_temperature
 from ssltrain.momentum import cosine_momentum
+from siamese_kit import sgd_step
 from two_ranks import run_on_two_ranks
 
 
@@ -81,17 +82,6 @@ def multicrop_batch(size: int = 6, global_size: int = 32, local_crops: int = 2) 
     return Batch(views=views, labels=torch.full((size,), -1))
 
 
-def sgd_step(method: DINO, batch: Batch, step: int, total_steps: int) -> dict:
-    optimizer = torch.optim.SGD([p for p in method.parameters() if p.requires_grad], lr=0.5)
-    method.on_step_start(step, total_steps)
-    outputs = method(batch)
-    optimizer.zero_grad()
-    outputs["loss"].backward()
-    optimizer.step()
-    method.after_optimizer_step(step, total_steps)
-    return outputs
-
-
 def test_the_step_uses_the_scheduled_teacher_temperature():
     method = build(warmup_teacher_temperature=0.04, teacher_temperature=0.07, teacher_temperature_warmup_fraction=0.5)
     method.on_step_start(25, 100)
@@ -125,7 +115,7 @@ def test_no_gradient_reaches_the_teacher():
 def test_teacher_follows_the_student_with_the_cosine_momentum():
     method = build(base_momentum=0.9, final_momentum=1.0)
     teacher_before = [p.detach().clone() for p in method.teacher_encoder.parameters()]
-    sgd_step(method, multicrop_batch(), step=3, total_steps=10)
+    sgd_step(method, multicrop_batch(), step=3, total_steps=10, lr=0.5)
     momentum = cosine_momentum(0.9, 3, 10, final=1.0)
     for old, teacher, student in zip(teacher_before, method.teacher_encoder.parameters(), method.encoder.parameters()):
         assert torch.allclose(teacher, momentum * old + (1 - momentum) * student.detach(), atol=1e-6)
@@ -135,9 +125,9 @@ def test_teacher_follows_the_student_with_the_cosine_momentum():
 def test_last_layer_does_not_move_while_frozen_and_moves_once_released():
     method = build(freeze_last_layer_fraction=0.5)
     before = method.head.last_layer.weight.detach().clone()
-    sgd_step(method, multicrop_batch(), step=4, total_steps=10)
+    sgd_step(method, multicrop_batch(), step=4, total_steps=10, lr=0.5)
     assert torch.equal(method.head.last_layer.weight, before)
-    sgd_step(method, multicrop_batch(), step=5, total_steps=10)
+    sgd_step(method, multicrop_batch(), step=5, total_steps=10, lr=0.5)
     assert not torch.equal(method.head.last_layer.weight, before)
 
 
@@ -145,7 +135,7 @@ def test_one_step_with_a_vit_on_global_and_local_crops():
     torch.manual_seed(0)
     method = DINO(vit_tiny(image_size=32, depth=2), out_dim=16, hidden_dim=32, bottleneck_dim=8)
     before = [p.detach().clone() for p in method.encoder.parameters()]
-    outputs = sgd_step(method, multicrop_batch(size=4, global_size=32, local_crops=2), step=0, total_steps=10)
+    outputs = sgd_step(method, multicrop_batch(size=4, global_size=32, local_crops=2), step=0, total_steps=10, lr=0.5)
     assert torch.isfinite(outputs["loss"])
     assert all(not torch.equal(b, p) for b, p in zip(before, method.encoder.parameters()))
 
