@@ -7,6 +7,7 @@ from torch import nn
 
 from ssltrain.encoders.base import stage_parameters
 from ssltrain.encoders.resnet import use_cifar_stem
+from ssltrain.errors import UserError
 from ssltrain.registry import ENCODERS
 
 SMALL = {"vit_tiny": {"depth": 2}, "vit_small": {"depth": 1}}
@@ -66,5 +67,27 @@ def test_resnet_stem_is_chosen_by_image_size():
 def test_vit_patch_size_defaults_to_4_for_small_images_and_16_for_large():
     assert build("vit_tiny", 32).patch_size == 4
     assert ENCODERS.build("vit_tiny", context={"image_size": 224}, depth=1).patch_size == 16
-    with pytest.raises(ValueError, match="must divide"):
+    with pytest.raises(UserError, match="must divide"):
         ENCODERS.build("vit_tiny", context={"image_size": 32}, patch_size=5)
+
+
+def test_vit_returns_the_class_token_by_default_as_torchvision_does():
+    encoder = ENCODERS.build("vit_tiny", context={"image_size": 32}, depth=1).eval()
+    images = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(encoder(images), torchvision.models.VisionTransformer.forward(encoder, images), atol=1e-6)
+
+
+def test_vit_mean_pool_returns_the_mean_of_the_final_patch_tokens():
+    encoder = ENCODERS.build("vit_tiny", context={"image_size": 32}, depth=1, pool="mean").eval()
+    images = torch.randn(2, 3, 32, 32)
+    tokens = encoder._process_input(images)  # [2, 64, 192]
+    cls = encoder.class_token.expand(2, -1, -1)
+    with torch.no_grad():
+        expected = encoder.encoder(torch.cat([cls, tokens], dim=1))[:, 1:].mean(dim=1)
+        assert torch.allclose(encoder(images), expected, atol=1e-6)
+
+
+def test_vit_unknown_pool_lists_the_valid_ones():
+    with pytest.raises(UserError, match="choose one of: cls, mean"):
+        ENCODERS.build("vit_tiny", context={"image_size": 32}, depth=1, pool="max")
