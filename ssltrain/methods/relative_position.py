@@ -3,12 +3,13 @@
 Doersch et al., "Unsupervised Visual Representation Learning by Context Prediction",
 ICCV 2015, https://arxiv.org/abs/1505.05192.
 
-Per image, the centre tile of a jittered 3x3 grid (patches.grid_tiles: a gap between
+Per image, the nine tiles of a jittered 3x3 grid (patches.grid_tiles: a gap between
 tiles and a random offset in each cell, against matching edges or lines that continue
-across tiles) and one random neighbour go through the same encoder; their concatenated
-features go to an MLP that names the neighbour's position. Optional countermeasures
-against low-level shortcuts: per-tile standardisation and the paper's colour dropping
-(tiles.drop_colors, against chromatic aberration).
+across tiles) go through the same encoder; for each of the eight neighbours, the centre's
+and the neighbour's concatenated features go to an MLP that names the neighbour's
+position. Optional countermeasures against low-level shortcuts: per-tile
+standardisation and the paper's colour dropping (tiles.drop_colors, against chromatic
+aberration).
 """
 
 from __future__ import annotations
@@ -33,18 +34,19 @@ OFFSETS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
 NEIGHBOURS = tuple((1 + dy) * GRID + (1 + dx) for dy, dx in OFFSETS)  # label -> cell index
 
 
-def context_pairs(images: torch.Tensor, tile: int, generator: Optional[torch.Generator] = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per image, the centre tile and a random neighbour of a jittered 3x3 grid.
+def neighbour_pairs(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every (centre, neighbour) pair of a 3x3 grid, each labelled with the neighbour's position.
 
-    images [B, C, H, W] -> (pairs [B, 2, C, tile, tile]: centre then neighbour, labels [B]);
-    the neighbour sits at OFFSETS[labels[b]] (rows, columns) from the centre.
+    features [B, 9, D] (cells in row-major order) -> (pairs [B, 8, 2D]: the centre's features
+    then the neighbour's, labels [B, 8]); the neighbour of pair k sits at OFFSETS[labels[:, k]]
+    from the centre. Each pair is classified on its own, so using all eight per image gives
+    eight examples for the encoder cost of nine tiles (the paper draws one pair per image).
     """
-    tiles = grid_tiles(images, GRID, tile, generator)  # [B, 9, C, t, t]
-    labels = torch.randint(0, len(OFFSETS), (images.shape[0],), generator=generator, device=images.device)  # [B]
-    cells = torch.tensor(NEIGHBOURS, device=images.device)[labels]  # [B]
-    pair = torch.stack([torch.full_like(cells, CENTRE), cells], dim=1)  # [B, 2]
-    pairs = tiles.gather(1, pair[:, :, None, None, None].expand(-1, -1, *tiles.shape[2:]))  # [B, 2, C, t, t]
-    return pairs, labels
+    batch = features.shape[0]
+    centre = features[:, CENTRE : CENTRE + 1].expand(-1, len(NEIGHBOURS), -1)  # [B, 8, D]
+    neighbours = features[:, list(NEIGHBOURS)]  # [B, 8, D]
+    labels = torch.arange(len(OFFSETS), device=features.device).expand(batch, -1)  # [B, 8]
+    return torch.cat([centre, neighbours], dim=2), labels
 
 
 @METHODS.register("relative_position")
@@ -65,12 +67,13 @@ class RelativePosition(SSLMethod):
         self.head = mlp([2 * encoder.out_dim, *head_hidden_dims, len(OFFSETS)])
 
     def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
-        pairs, labels = context_pairs(batch.views[0], self.tile)  # [B, 2, 3, t, t], [B]
+        tiles = grid_tiles(batch.views[0], GRID, self.tile)  # [B, 9, 3, t, t]
         if self.standardize:
-            pairs = standardize_tiles(pairs)
+            tiles = standardize_tiles(tiles)
         if self.color_dropping:
-            pairs = drop_colors(pairs)
-        features = encode_tiles(self.encoder, pairs, self.input_size)  # [B, 2, D]
-        logits = self.head(features.flatten(1))  # [B, 8]
+            tiles = drop_colors(tiles)
+        pairs, labels = neighbour_pairs(encode_tiles(self.encoder, tiles, self.input_size))  # [B, 8, 2D], [B, 8]
+        logits = self.head(pairs.flatten(0, 1))  # [B * 8, 8]
+        labels = labels.flatten()  # [B * 8]
         accuracy = (logits.argmax(dim=1) == labels).float().mean()
         return {"loss": F.cross_entropy(logits, labels), "position_accuracy": accuracy}

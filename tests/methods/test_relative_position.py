@@ -4,31 +4,31 @@ import pytest
 import torch
 
 from ssltrain.data.batch import Batch
-from ssltrain.methods.relative_position import OFFSETS, RelativePosition, context_pairs
+from ssltrain.methods.relative_position import OFFSETS, RelativePosition, neighbour_pairs
 
 from pretext_testing import RecordingEncoder, cell_coded_images
 
 
-def test_labels_match_the_offset_of_the_neighbour_from_the_centre():
-    pairs, labels = context_pairs(cell_coded_images(64), tile=8, generator=torch.Generator().manual_seed(0))
-    assert pairs.shape == (64, 2, 3, 8, 8)
-    assert set(labels.tolist()) == set(range(8)), "all eight positions are drawn"
-    assert (pairs[:, 0] == 4).all(), "the first tile is the centre cell"
-    for b in range(64):
-        cell = int(pairs[b, 1, 0, 0, 0])
-        assert (pairs[b, 1] == cell).all(), "the neighbour is cut from one cell"
-        assert (cell // 3 - 1, cell % 3 - 1) == OFFSETS[labels[b]], b
+def test_each_pair_labels_the_offset_of_its_neighbour_from_the_centre():
+    cell_features = torch.arange(9.0).reshape(1, 9, 1).expand(2, -1, -1)  # feature = cell index
+    pairs, labels = neighbour_pairs(cell_features)
+    assert pairs.shape == (2, 8, 2) and labels.shape == (2, 8)
+    assert (pairs[..., 0] == 4).all(), "the first half is the centre cell's features"
+    for b in range(2):
+        for k in range(8):
+            cell = int(pairs[b, k, 1])
+            assert (cell // 3 - 1, cell % 3 - 1) == OFFSETS[labels[b, k]], (b, k)
 
 
-def test_the_encoder_is_fed_the_centre_and_neighbour_of_every_image():
+def test_the_encoder_is_fed_the_nine_tiles_of_every_image():
     recording_encoder = RecordingEncoder()
     method = RelativePosition(recording_encoder, image_size=32, standardize=False, head_hidden_dims=())
-    images = cell_coded_images(6)
-    torch.manual_seed(3)
-    method.training_step(Batch(views=[images], labels=torch.full((6,), -1)))
-    torch.manual_seed(3)
-    expected, _ = context_pairs(images, tile=8)
-    assert torch.equal(recording_encoder.seen[-1], expected.flatten(0, 1))
+    method.training_step(Batch(views=[cell_coded_images(6)], labels=torch.full((6,), -1)))
+    seen = recording_encoder.seen[-1]  # [6 * 9, 3, 8, 8]
+    assert seen.shape == (54, 3, 8, 8)
+    cells = seen[:, 0, 0, 0].reshape(6, 9)
+    assert (cells == torch.arange(9.0)).all(), "each image's tiles come in row-major cell order"
+    assert (seen == seen[:, :1, :1, :1]).all(), "each tile is cut from inside one cell"
 
 
 def test_color_dropping_reaches_the_encoder():
@@ -36,8 +36,8 @@ def test_color_dropping_reaches_the_encoder():
     method = RelativePosition(recording_encoder, image_size=32, standardize=False, color_dropping=True)
     images = torch.full((4, 3, 32, 32), 5.0)
     method.training_step(Batch(views=[images], labels=torch.full((4,), -1)))
-    seen = recording_encoder.seen[-1]  # [8, 3, 8, 8]
-    kept = (seen == 5.0).flatten(2).all(dim=2)  # [8, 3]: channels left intact
+    seen = recording_encoder.seen[-1]  # [36, 3, 8, 8]
+    kept = (seen == 5.0).flatten(2).all(dim=2)  # [36, 3]: channels left intact
     assert (kept.sum(dim=1) == 1).all()
 
 
