@@ -47,25 +47,27 @@ SMOKE = ["dataset=synthetic", "dataset.num_images=256", "encoder=small_cnn", "en
 
 
 @pytest.fixture(scope="session")
-def random_knn(cifar10_root) -> float:
-    """kNN top-1 of the untrained small CNN under learning_check's defaults (computed once)."""
+def random_scores(cifar10_root) -> dict[str, float]:
+    """kNN and linear top-1 of the untrained small CNN under learning_check's defaults (computed once)."""
     from ssltrain.learning_check import random_baseline
 
     return random_baseline(str(cifar10_root))
 
 
 @pytest.fixture
-def learn(cifar10_root, random_knn):
-    """learn(overrides, epochs) -> learning_check's result, printed and, when
+def learn(cifar10_root, random_scores):
+    """learn(overrides, epochs, metric) -> learning_check's result, printed and, when
     SSLTRAIN_LEARNING_REPORT names a file, appended to it (scripts/learning_report.py)."""
-    from ssltrain.learning_check import learning_check
+    from ssltrain.learning_check import METRICS, learning_check
 
-    def check(overrides: list[str], epochs: int) -> dict:
+    def check(overrides: list[str], epochs: int, metric: str = "knn_top1") -> dict:
         # The shared baseline is the small CNN's; another encoder or dataset setting gets its own.
         own_baseline = any(override.lstrip("+").startswith(("encoder", "dataset")) for override in overrides)
-        result = learning_check(overrides, str(cifar10_root), epochs, baseline=None if own_baseline else random_knn)
-        print(f"\nlearning check {overrides}: kNN top-1 {result['random_knn_top1']:.4f} at random init -> "
-              f"{result['trained_knn_top1']:.4f} after {epochs} epochs ({result['val_split']})")
+        result = learning_check(overrides, str(cifar10_root), epochs, metric,
+                                baseline=None if own_baseline else random_scores)
+        scores = ", ".join(f"{name} {result['random_' + name]:.4f} -> {result['trained_' + name]:.4f}" for name in METRICS)
+        print(f"\nlearning check {overrides}, {epochs} epochs: {scores} (random init -> trained; "
+              f"asserted on {metric}; {result['val_split']})")
         report = os.environ.get("SSLTRAIN_LEARNING_REPORT")
         if report:
             with open(report, "a") as file:
