@@ -89,7 +89,9 @@ def test_barlow_twins_pretraining_beats_a_random_encoder_on_heldout_knn(learn):
     # SimCLR's stronger colour jitter and a 512-wide projector (the recipe's 2048 is 16x the
     # batch of 128). Not yet passing: 6 epochs end below random init on kNN with the recipe
     # (27.6% -> 24.2%) and with these overrides (-> 25.3%; 20 epochs -> 26.9%); a 128-wide
-    # output, lambd 0.02 and lr 0.1 for 20 epochs -> 28.3%.
+    # output, lambd 0.02 and lr 0.1 for 20 epochs -> 28.3%; SGD (lr 0.1, weight decay 5e-4, one
+    # rate for all parameters), 10 epochs -> 25.7% on kNN while the linear probe rose from 34.7%
+    # to 37.4%: the features change, but not in a way the cosine kNN rewards yet.
     result = learn(["method=barlow_twins", "augmentation=simclr", "method.proj_hidden_dim=512",
                     "method.proj_output_dim=512"], epochs=6)
     assert result["gain"] >= 0.03, result
