@@ -57,7 +57,8 @@ def test_images_show_the_blurred_inputs_the_outputs_and_the_targets():
 
 @pytest.mark.slow
 @pytest.mark.learning
-def test_superres_pretraining_beats_a_random_encoder_on_heldout_knn(learn):
-    # 27.6% at random init; the recipe's lr, 6 epochs -> 30.1%; lr 2e-3, 8 epochs -> 31.0%.
-    result = learn(["method=superres", "optimizer.lr=2e-3"], epochs=8)
+def test_superres_pretraining_beats_a_random_encoder_on_a_heldout_linear_probe(learn):
+    # From a 2x downsampled copy, lr 2e-3, 8 epochs: kNN 27.6% -> 31.1%, linear 34.7% -> 38.5%.
+    # From the recipe's 4x: lr 2e-3, 8 epochs -> linear 37.3% (kNN 31.0%); 12 epochs -> 36.8%.
+    result = learn(["method=superres", "optimizer.lr=2e-3", "method.factor=2"], epochs=8, metric="linear_top1")
     assert result["gain"] >= 0.03, result
