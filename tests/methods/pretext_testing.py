@@ -34,3 +34,8 @@ class RecordingEncoder(nn.Module):
         self.seen.append(images.detach().clone())
         return self.proj(images.mean(dim=(2, 3)))  # [N, out_dim]
 
+
+def assert_picture_grids(grids: dict[str, torch.Tensor], shape: tuple[int, ...]) -> None:
+    """Every image grid a method logs has `shape` ([N, 3, H, W]) and values in [0, 1]."""
+    for tag, grid in grids.items():
+        assert grid.shape == shape and grid.min() >= 0 and grid.max() <= 1, tag

@@ -10,6 +10,8 @@ from ssltrain.encoders.small import small_cnn
 from ssltrain.errors import UserError
 from ssltrain.methods.autoencoder import Autoencoder, DenoisingAutoencoder
 
+from pretext_testing import assert_picture_grids
+
 MEAN, STD = (0.5, 0.4, 0.3), (0.25, 0.2, 0.3)
 
 
@@ -84,8 +86,7 @@ def test_images_show_inputs_outputs_and_targets_in_the_unit_range():
         grids = method.images(batch_of(images))
     assert set(grids) == {"inputs", "outputs", "targets"}
     assert torch.allclose(grids["targets"], method.to_pixels(images))
-    for tag, grid in grids.items():
-        assert grid.shape == (4, 3, 16, 16) and grid.min() >= 0 and grid.max() <= 1, tag
+    assert_picture_grids(grids, (4, 3, 16, 16))
 
 
 @pytest.mark.slow

@@ -12,6 +12,8 @@ from ssltrain.data.batch import Batch
 from ssltrain.encoders.small import small_cnn
 from ssltrain.methods.colorization import AB_SCALE, Colorization
 
+from pretext_testing import assert_picture_grids
+
 MEAN, STD = (0.5, 0.4, 0.3), (0.25, 0.2, 0.3)
 
 
@@ -127,8 +129,7 @@ def test_images_show_grey_inputs_coloured_outputs_and_targets_in_the_unit_range(
     with torch.no_grad():
         grids = colour.images(Batch(views=[normalised(torch.rand(4, 3, 16, 16))], labels=torch.zeros(4)))
     assert set(grids) == {"inputs", "outputs", "targets"}
-    for tag, grid in grids.items():
-        assert grid.shape == (4, 3, 16, 16) and grid.min() >= 0 and grid.max() <= 1, tag
+    assert_picture_grids(grids, (4, 3, 16, 16))
 
 
 @pytest.mark.slow

@@ -9,6 +9,8 @@ from ssltrain.data.batch import Batch
 from ssltrain.encoders.small import small_cnn
 from ssltrain.methods.inpainting import Inpainting
 
+from pretext_testing import assert_picture_grids
+
 MEAN, STD = (0.5, 0.4, 0.3), (0.25, 0.2, 0.3)
 
 
@@ -98,8 +100,7 @@ def test_images_show_the_holes_the_masks_the_outputs_and_the_targets():
         grids = method.images(Batch(views=[views(4)], labels=torch.zeros(4)))
     assert set(grids) == {"inputs", "masks", "outputs", "targets"}
     assert (grids["masks"][:, :, 5:11, 5:11] == 1).all() and grids["masks"].sum() == 4 * 3 * 36
-    for tag, grid in grids.items():
-        assert grid.shape == (4, 3, 16, 16) and grid.min() >= 0 and grid.max() <= 1, tag
+    assert_picture_grids(grids, (4, 3, 16, 16))
 
 
 @pytest.mark.slow

@@ -11,6 +11,8 @@ from ssltrain.encoders.small import small_cnn
 from ssltrain.errors import UserError
 from ssltrain.methods.superres import SuperResolution
 
+from pretext_testing import assert_picture_grids
+
 
 def build(**options) -> SuperResolution:
     torch.manual_seed(0)
@@ -51,8 +53,7 @@ def test_images_show_the_blurred_inputs_the_outputs_and_the_targets():
     with torch.no_grad():
         grids = method.images(Batch(views=[torch.rand(4, 3, 16, 16)], labels=torch.zeros(4)))
     assert set(grids) == {"inputs", "outputs", "targets"}
-    for tag, grid in grids.items():
-        assert grid.shape == (4, 3, 16, 16) and grid.min() >= 0 and grid.max() <= 1, tag
+    assert_picture_grids(grids, (4, 3, 16, 16))
 
 
 @pytest.mark.slow

@@ -10,6 +10,8 @@ from ssltrain.encoders.small import small_cnn
 from ssltrain.losses.gaussian_kl import gaussian_kl
 from ssltrain.methods.vae import VAE, reparameterize
 
+from pretext_testing import assert_picture_grids
+
 
 def build(**options) -> VAE:
     torch.manual_seed(0)
@@ -64,8 +66,7 @@ def test_images_show_inputs_reconstructions_and_the_same_prior_samples_each_time
         first, second = method.images(batch), method.images(batch)
     assert set(first) == {"inputs", "outputs", "samples"}
     assert torch.equal(first["samples"], second["samples"])
-    for tag, grid in first.items():
-        assert grid.shape == (4, 3, 16, 16) and grid.min() >= 0 and grid.max() <= 1, tag
+    assert_picture_grids(first, (4, 3, 16, 16))
 
 
 @pytest.mark.slow
