@@ -26,7 +26,7 @@ class ViTEncoder(VisionTransformer):
                          num_heads=num_heads, hidden_dim=hidden_dim, mlp_dim=4 * hidden_dim)
         if pool not in POOLS:
             raise UserError(f"encoder.pool={pool!r} is not valid; choose one of: {', '.join(POOLS)}")
-        self.heads = nn.Identity()
+        self.heads = nn.Identity()  # drops torchvision's classifier, whose weights would go unused
         self.pool = pool
         self.out_dim = hidden_dim
 

@@ -29,9 +29,9 @@ from ssltrain.tiles import drop_colors, encode_tiles, encoder_input_size, standa
 
 GRID = 3
 CENTRE = 4  # row-major index of the middle cell of the 3x3 grid
-# label -> (row, column) offset of the neighbour from the centre, row-major around it
+# label -> (row, column) offset of the neighbour from the centre, in row-major order: the
+# label of a neighbour is its cell index with the centre left out
 OFFSETS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
-NEIGHBOURS = tuple((1 + dy) * GRID + (1 + dx) for dy, dx in OFFSETS)  # label -> cell index
 
 
 def neighbour_pairs(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -43,8 +43,8 @@ def neighbour_pairs(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     eight examples for the encoder cost of nine tiles (the paper draws one pair per image).
     """
     batch = features.shape[0]
-    centre = features[:, CENTRE : CENTRE + 1].expand(-1, len(NEIGHBOURS), -1)  # [B, 8, D]
-    neighbours = features[:, list(NEIGHBOURS)]  # [B, 8, D]
+    centre = features[:, CENTRE : CENTRE + 1].expand(-1, len(OFFSETS), -1)  # [B, 8, D]
+    neighbours = torch.cat([features[:, :CENTRE], features[:, CENTRE + 1 :]], dim=1)  # [B, 8, D]
     labels = torch.arange(len(OFFSETS), device=features.device).expand(batch, -1)  # [B, 8]
     return torch.cat([centre, neighbours], dim=2), labels
 
