@@ -21,8 +21,8 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 from peer_baseline import peer_transform  # noqa: E402
 
 from ssltrain.cli import compose_settings  # noqa: E402
-from ssltrain.data.gpu_augment import BatchAugment  # noqa: E402
-from ssltrain.data.transforms import MultiViewTransform  # noqa: E402
+from ssltrain.augment.batched import BatchAugment  # noqa: E402
+from ssltrain.augment.per_sample import MultiViewTransform  # noqa: E402
 
 
 def seconds_per_image(work, images: int, repeats: int, synchronize=lambda: None) -> float:

@@ -40,7 +40,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 
 from peer_baseline import PeerLoader  # noqa: E402
 
-from ssltrain.checkpoint import Progress  # noqa: E402
+from ssltrain.runtime.checkpoint import Progress  # noqa: E402
 from ssltrain.cli import compose_settings, group_choices  # noqa: E402
 from ssltrain.data.pipeline import pretrain_loader  # noqa: E402
 from ssltrain.engine import PretrainLoop  # noqa: E402

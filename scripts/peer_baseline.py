@@ -16,10 +16,10 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
-from ssltrain.config import ViewConfig
+from ssltrain.augment.views import ViewConfig
 from ssltrain.data.batch import Batch
 from ssltrain.data.images import ImageSet
-from ssltrain.data.transforms import blur_kernel_size
+from ssltrain.augment.per_sample import blur_kernel_size
 
 
 def peer_transform(view: ViewConfig, image_size: int, mean: Sequence[float], std: Sequence[float]) -> T.Compose:

@@ -17,18 +17,9 @@ from typing import Any, Optional, Tuple
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, ValidationError
 
-from ssltrain.errors import UserError
+from ssltrain.augment.views import AugmentationConfig
+from ssltrain.errors import UserError, check_choice, check_positive
 from ssltrain.registry import DATASETS, ENCODERS, EVALUATORS, METHODS, OPTIMIZERS, Registry
-
-
-def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise UserError(f"{key}={value!r} is not valid; choose one of: {', '.join(choices)}")
-
-
-def _check_positive(key: str, value: float, allow_zero: bool = False) -> None:
-    if value < 0 or (value == 0 and not allow_zero):
-        raise UserError(f"{key}={value} must be {'>= 0' if allow_zero else '> 0'}")
 
 
 @dataclass
@@ -50,58 +41,13 @@ class TrainerConfig:
     sync_batchnorm: bool
 
     def __post_init__(self) -> None:
-        _check_choice("trainer.device", self.device, ("auto", "cpu", "cuda"))
-        _check_choice("trainer.precision", self.precision, ("auto", "fp32", "bf16", "fp16"))
-        _check_positive("trainer.epochs", self.epochs, allow_zero=True)
-        _check_positive("trainer.batch_size", self.batch_size)
-        _check_positive("trainer.log_every", self.log_every)
+        check_choice("trainer.device", self.device, ("auto", "cpu", "cuda"))
+        check_choice("trainer.precision", self.precision, ("auto", "fp32", "bf16", "fp16"))
+        check_positive("trainer.epochs", self.epochs, allow_zero=True)
+        check_positive("trainer.batch_size", self.batch_size)
+        check_positive("trainer.log_every", self.log_every)
         for key in ("knn_every", "image_every"):
-            _check_positive(f"trainer.{key}", getattr(self, key), allow_zero=True)
-
-
-@dataclass
-class ViewConfig:
-    """One augmentation recipe, applied to `count` views. Defaults are the identity."""
-
-    count: int = 1
-    size: Optional[int] = None  # output side in pixels; None: the dataset's image size
-    crop_scale: Tuple[float, float] = (1.0, 1.0)  # RandomResizedCrop area fraction
-    crop_ratio: Tuple[float, float] = (1.0, 1.0)  # RandomResizedCrop aspect ratio
-    flip_p: float = 0.0
-    jitter_p: float = 0.0  # probability of applying the colour jitter below
-    brightness: float = 0.0
-    contrast: float = 0.0
-    saturation: float = 0.0
-    hue: float = 0.0
-    grayscale_p: float = 0.0
-    blur_p: float = 0.0
-    blur_sigma: Tuple[float, float] = (0.1, 2.0)
-    solarize_p: float = 0.0
-
-    def __post_init__(self) -> None:
-        _check_positive("augmentation.views[].count", self.count)
-        for key in ("flip_p", "jitter_p", "grayscale_p", "blur_p", "solarize_p"):
-            if not 0.0 <= getattr(self, key) <= 1.0:
-                raise UserError(f"augmentation view {key}={getattr(self, key)} must be in [0, 1]")
-        if not 0.0 < self.crop_scale[0] <= self.crop_scale[1] <= 1.0:
-            raise UserError(f"augmentation view crop_scale={list(self.crop_scale)} must satisfy 0 < lo <= hi <= 1")
-
-
-@dataclass
-class AugmentationConfig:
-    name: str = "none"
-    views: list[ViewConfig] = field(default_factory=lambda: [ViewConfig()])
-    # where the views are made: cpu (torchvision per sample in DataLoader workers), gpu
-    # (whole batches on the training device; datasets decoded in memory), or auto: gpu on
-    # CUDA when the dataset is decoded in memory, else cpu
-    backend: str = "auto"
-
-    def __post_init__(self) -> None:
-        _check_choice("augmentation.backend", self.backend, ("auto", "cpu", "gpu"))
-
-    @property
-    def num_views(self) -> int:
-        return sum(view.count for view in self.views)
+            check_positive(f"trainer.{key}", getattr(self, key), allow_zero=True)
 
 
 # Common fields of each registry group; builder arguments are added per entry.
@@ -128,7 +74,7 @@ class DatasetConfig:
 
     def __post_init__(self) -> None:
         if self.limit is not None:
-            _check_positive("dataset.limit", self.limit)
+            check_positive("dataset.limit", self.limit)
         if not 0.0 < self.holdout_fraction < 1.0:
             raise UserError(f"dataset.holdout_fraction={self.holdout_fraction} must be in (0, 1)")
 

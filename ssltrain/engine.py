@@ -18,13 +18,13 @@ from typing import Callable, Optional
 
 import torch
 
-from ssltrain.checkpoint import Checkpointer, Progress
+from ssltrain.runtime.checkpoint import Checkpointer, Progress
 from ssltrain.data.batch import Batch
 from ssltrain.data.loader import PretrainLoader
 from ssltrain.errors import UserError
 from ssltrain.methods.base import SSLMethod
-from ssltrain.run_logger import RunLogger
-from ssltrain.schedules import OptimizerSchedule
+from ssltrain.runtime.run_logger import RunLogger
+from ssltrain.optim.schedules import OptimizerSchedule
 
 log = logging.getLogger(__name__)
 

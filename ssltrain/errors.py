@@ -7,3 +7,13 @@ class UserError(Exception):
     The CLI prints it as one line and exits with status 2; anything else is a bug and
     keeps its traceback.
     """
+
+
+def check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise UserError(f"{key}={value!r} is not valid; choose one of: {', '.join(choices)}")
+
+
+def check_positive(key: str, value: float, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        raise UserError(f"{key}={value} must be {'>= 0' if allow_zero else '> 0'}")

@@ -17,9 +17,9 @@ from omegaconf import OmegaConf
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ssltrain import dist
-from ssltrain.atomic import atomic_save, atomic_write_text
-from ssltrain.checkpoint import RESULTS_FILE, Checkpointer, Progress, find_resumable, load_checkpoint, run_identity
+from ssltrain.runtime import dist
+from ssltrain.runtime.atomic import atomic_save, atomic_write_text
+from ssltrain.runtime.checkpoint import RESULTS_FILE, Checkpointer, Progress, find_resumable, load_checkpoint, run_identity
 from ssltrain.config import Settings, parse_config
 from ssltrain.data.images import DatasetSplits, make_splits
 from ssltrain.data.loader import default_workers
@@ -30,8 +30,8 @@ from ssltrain.eval.data import EvalData
 from ssltrain.eval.knn import knn_accuracy
 from ssltrain.methods.base import SSLMethod
 from ssltrain.registry import DATASETS, ENCODERS, EVALUATORS, METHODS, OPTIMIZERS
-from ssltrain.run_logger import RunLogger
-from ssltrain.schedules import OptimizerSchedule, warmup_cosine
+from ssltrain.runtime.run_logger import RunLogger
+from ssltrain.optim.schedules import OptimizerSchedule, warmup_cosine
 
 log = logging.getLogger("ssltrain")
 

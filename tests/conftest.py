@@ -49,7 +49,7 @@ SMOKE = ["dataset=synthetic", "dataset.num_images=256", "encoder=small_cnn", "en
 @pytest.fixture(scope="session")
 def random_scores(cifar10_root) -> dict[str, float]:
     """kNN and linear top-1 of the untrained small CNN under learning_check's defaults (computed once)."""
-    from ssltrain.learning_check import random_baseline
+    from learning_check import random_baseline
 
     return random_baseline(str(cifar10_root))
 
@@ -58,7 +58,7 @@ def random_scores(cifar10_root) -> dict[str, float]:
 def learn(cifar10_root, random_scores):
     """learn(overrides, epochs, metric) -> learning_check's result, printed and, when
     SSLTRAIN_LEARNING_REPORT names a file, appended to it (scripts/learning_report.py)."""
-    from ssltrain.learning_check import METRICS, learning_check
+    from learning_check import METRICS, learning_check
 
     def check(overrides: list[str], epochs: int, metric: str = "knn_top1") -> dict:
         # The shared baseline is the small CNN's; another encoder or dataset setting gets its own.

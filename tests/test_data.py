@@ -8,12 +8,12 @@ import torch
 from PIL import Image
 
 from conftest import run_cli, smoke
-from ssltrain.config import ViewConfig
+from ssltrain.augment.views import ViewConfig
 from ssltrain.data.decode import decode_folder
 from ssltrain.data.images import DatasetSource, balanced_subset, make_splits
 from ssltrain.data.loader import EpochSampler, PretrainLoader
 from ssltrain.data.sources import imagefolder, synthetic
-from ssltrain.data.transforms import MultiViewTransform
+from ssltrain.augment.per_sample import MultiViewTransform
 
 
 def test_balanced_subset_takes_each_class_in_proportion():

@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from ssltrain.cli import compose_settings
-from ssltrain.config import AugmentationConfig, ViewConfig
+from ssltrain.augment.views import AugmentationConfig, ViewConfig
 from ssltrain.data.device_loader import DeviceLoader
 from ssltrain.data.images import ImageSet
 from ssltrain.data.loader import PretrainLoader
 from ssltrain.data.pipeline import pretrain_loader, select_backend
-from ssltrain.data.transforms import MultiViewTransform
+from ssltrain.augment.per_sample import MultiViewTransform
 from ssltrain.errors import UserError
 from conftest import SMOKE, run_cli
 

@@ -11,7 +11,7 @@ import torch
 
 from ssltrain.data.batch import Batch
 from ssltrain.methods.base import SSLMethod, encode_views
-from ssltrain.optim import default_param_groups
+from ssltrain.optim.param_groups import default_param_groups
 from ssltrain.registry import ENCODERS, METHODS
 
 IMAGE_SIZE = 32

@@ -6,9 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from ssltrain.optim import LARS, default_param_groups
+from ssltrain.optim.lars import LARS
+from ssltrain.optim.param_groups import default_param_groups
 from ssltrain.registry import OPTIMIZERS
-from ssltrain.schedules import OptimizerSchedule, warmup_cosine
+from ssltrain.optim.schedules import OptimizerSchedule, warmup_cosine
 
 
 def test_warmup_is_linear_then_cosine_ends_at_the_final_value():

@@ -5,7 +5,7 @@ import itertools
 import pytest
 import torch
 
-from ssltrain.permutations import _select, max_hamming_permutations
+from ssltrain.pretext.permutations import _select, max_hamming_permutations
 
 
 def min_pairwise_hamming(rows: list[list[int]]) -> int:

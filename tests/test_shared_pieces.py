@@ -8,12 +8,12 @@ import pytest
 import torch
 from torch import nn
 
-from ssltrain.decoders import mirror_decoder
+from ssltrain.parts.decoders import mirror_decoder
 from ssltrain.encoders.small import small_cnn
-from ssltrain.masking import block_mask, random_token_mask
-from ssltrain.momentum import cosine_momentum, ema_update, frozen_copy
-from ssltrain.patches import grid_tiles, patchify, sliding_patches, unpatchify
-from ssltrain.queue import FeatureQueue
+from ssltrain.pretext.masking import block_mask, random_token_mask
+from ssltrain.parts.momentum import cosine_momentum, ema_update, frozen_copy
+from ssltrain.pretext.patches import grid_tiles, patchify, sliding_patches, unpatchify
+from ssltrain.parts.queue import FeatureQueue
 
 
 def test_patchify_lays_patches_out_row_major_and_unpatchify_inverts_it():

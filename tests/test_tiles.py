@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from ssltrain.encoders.small import small_cnn
-from ssltrain.tiles import drop_colors, encode_tiles, encoder_input_size, standardize_tiles
+from ssltrain.pretext.tiles import drop_colors, encode_tiles, encoder_input_size, standardize_tiles
 
 
 def test_standardized_tiles_have_zero_mean_and_unit_std_each():

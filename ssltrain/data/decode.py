@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ssltrain.atomic import atomic_save
+from ssltrain.runtime.atomic import atomic_save
 from ssltrain.data.images import UNLABELLED, ImageSet
 from ssltrain.errors import UserError
 

@@ -16,9 +16,9 @@ from typing import Iterator, Sequence
 
 import torch
 
-from ssltrain.config import ViewConfig
+from ssltrain.augment.views import ViewConfig
 from ssltrain.data.batch import Batch
-from ssltrain.data.gpu_augment import BatchAugment
+from ssltrain.augment.batched import BatchAugment
 from ssltrain.data.images import ImageSet
 from ssltrain.data.loader import EpochSampler
 from ssltrain.errors import UserError

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 from ssltrain.data.batch import Batch
 from ssltrain.data.decode import try_load_rgb
 from ssltrain.data.images import ImageSet
-from ssltrain.data.transforms import MultiViewTransform
+from ssltrain.augment.per_sample import MultiViewTransform
 from ssltrain.errors import UserError
 
 

@@ -7,11 +7,11 @@ from typing import Sequence, Union
 
 import torch
 
-from ssltrain.config import AugmentationConfig
+from ssltrain.augment.views import AugmentationConfig
 from ssltrain.data.device_loader import DeviceLoader
 from ssltrain.data.images import ImageSet
 from ssltrain.data.loader import PretrainLoader
-from ssltrain.data.transforms import MultiViewTransform
+from ssltrain.augment.per_sample import MultiViewTransform
 
 log = logging.getLogger(__name__)
 

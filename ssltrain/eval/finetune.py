@@ -14,15 +14,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssltrain.config import ViewConfig
+from ssltrain.augment.views import ViewConfig
 from ssltrain.data.loader import PretrainLoader
-from ssltrain.data.transforms import MultiViewTransform
+from ssltrain.augment.per_sample import MultiViewTransform
 from ssltrain.encoders.base import stage_parameters
 from ssltrain.eval.data import EvalData, extract_features, topk_accuracy
 from ssltrain.eval.knn import knn_accuracy
 from ssltrain.registry import EVALUATORS
-from ssltrain.run_logger import RunLogger
-from ssltrain.schedules import warmup_cosine
+from ssltrain.runtime.run_logger import RunLogger
+from ssltrain.optim.schedules import warmup_cosine
 
 # Light augmentation for supervised training: crop covering half the image or more, flip.
 TRAIN_VIEW = ViewConfig(crop_scale=(0.5, 1.0), crop_ratio=(3 / 4, 4 / 3), flip_p=0.5)

@@ -20,8 +20,8 @@ from ssltrain.eval.data import EvalData, extract_features, topk_accuracy
 from ssltrain.eval.finetune import train_classifier
 from ssltrain.eval.knn import knn_metrics
 from ssltrain.registry import EVALUATORS
-from ssltrain.run_logger import RunLogger
-from ssltrain.schedules import warmup_cosine
+from ssltrain.runtime.run_logger import RunLogger
+from ssltrain.optim.schedules import warmup_cosine
 
 
 def fit_linear(features: torch.Tensor, labels: torch.Tensor, num_classes: int, epochs: int, lr: float,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from ssltrain import dist
+from ssltrain.runtime import dist
 from ssltrain.losses.off_diagonal import off_diagonal_square_sum
 
 

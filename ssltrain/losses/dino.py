@@ -13,7 +13,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from ssltrain import dist
+from ssltrain.runtime import dist
 from ssltrain.losses.cross_crop import cross_crop_entropy
 
 

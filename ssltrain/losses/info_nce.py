@@ -12,7 +12,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from ssltrain import dist
+from ssltrain.runtime import dist
 
 
 def info_nce(query: torch.Tensor, key: torch.Tensor, temperature: float,

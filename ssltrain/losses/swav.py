@@ -12,7 +12,7 @@ from typing import Sequence
 
 import torch
 
-from ssltrain import dist
+from ssltrain.runtime import dist
 from ssltrain.losses.cross_crop import cross_crop_entropy
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ssltrain import dist
+from ssltrain.runtime import dist
 from ssltrain.losses.off_diagonal import off_diagonal_square_sum
 
 TARGET_STD = 1.0  # gamma in eq. (1), fixed to 1 in the paper

@@ -14,9 +14,9 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ssltrain.corruptions import NOISES
+from ssltrain.pretext.corruptions import NOISES
 from ssltrain.errors import UserError
-from ssltrain.methods.reconstruction import RGB, PixelReconstruction
+from ssltrain.methods.families.reconstruction import RGB, PixelReconstruction
 from ssltrain.registry import METHODS
 
 

@@ -10,8 +10,8 @@ from torch import nn
 
 from ssltrain.data.batch import Batch
 from ssltrain.losses.barlow_twins import barlow_twins_loss
-from ssltrain.methods.redundancy import TwoViewProjection
-from ssltrain.optim import default_param_groups
+from ssltrain.methods.families.two_view import TwoViewProjection
+from ssltrain.optim.param_groups import default_param_groups
 from ssltrain.registry import METHODS
 
 

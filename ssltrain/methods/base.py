@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ssltrain.data.batch import Batch
-from ssltrain.optim import default_param_groups
+from ssltrain.optim.param_groups import default_param_groups
 
 
 class SSLMethod(nn.Module):

@@ -13,10 +13,10 @@ import torch
 from torch import nn
 
 from ssltrain.data.batch import Batch
-from ssltrain.heads import mlp
+from ssltrain.parts.heads import mlp
 from ssltrain.losses.cosine import normalized_mse
 from ssltrain.methods.base import encode_views
-from ssltrain.methods.momentum_base import MomentumMethod
+from ssltrain.methods.families.momentum import MomentumMethod
 from ssltrain.registry import METHODS
 
 

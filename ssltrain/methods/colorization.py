@@ -21,15 +21,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ssltrain import dist
-from ssltrain.ab_bins import (annealed_mean, bin_histogram, gamut_bins, nearest_bin, rebalancing_weights,
+from ssltrain.runtime import dist
+from ssltrain.pretext.ab_bins import (annealed_mean, bin_histogram, gamut_bins, nearest_bin, rebalancing_weights,
                               soft_encode)
-from ssltrain.color import lab_to_rgb, rgb_to_lab
+from ssltrain.pretext.color import lab_to_rgb, rgb_to_lab
 from ssltrain.data.batch import Batch
 from ssltrain.errors import UserError
 from ssltrain.losses.rebalanced_cross_entropy import rebalanced_cross_entropy
 from ssltrain.losses.reconstruction import reconstruction_mse
-from ssltrain.methods.reconstruction import PICTURES, RGB, Reconstruction
+from ssltrain.methods.families.reconstruction import PICTURES, RGB, Reconstruction
 from ssltrain.registry import METHODS
 
 AB_SCALE = 100.0  # regression predicts ab / AB_SCALE

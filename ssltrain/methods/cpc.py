@@ -24,9 +24,9 @@ from torch import nn
 from ssltrain.data.batch import Batch
 from ssltrain.losses.cpc_infonce import cpc_infonce
 from ssltrain.methods.base import SSLMethod
-from ssltrain.patches import sliding_patches
+from ssltrain.pretext.patches import sliding_patches
 from ssltrain.registry import METHODS
-from ssltrain.tiles import drop_colors, encode_tiles, encoder_input_size
+from ssltrain.pretext.tiles import drop_colors, encode_tiles, encoder_input_size
 
 
 class CausalContext(nn.Module):

@@ -19,12 +19,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ssltrain.data.batch import Batch
-from ssltrain.heads import mlp
+from ssltrain.parts.heads import mlp
 from ssltrain.losses.dino import dino_loss, updated_center
 from ssltrain.methods.base import SSLMethod, encode_views
-from ssltrain.methods.multicrop import GLOBAL_CROPS, check_crops, crop_encoder
-from ssltrain.methods.prototypes import Prototypes
-from ssltrain.momentum import cosine_momentum, ema_update, frozen_copy
+from ssltrain.methods.families.multicrop import GLOBAL_CROPS, check_crops, crop_encoder
+from ssltrain.parts.prototypes import Prototypes
+from ssltrain.parts.momentum import cosine_momentum, ema_update, frozen_copy
 from ssltrain.registry import METHODS
 
 

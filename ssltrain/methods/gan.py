@@ -24,11 +24,11 @@ from torch import nn
 from torch.func import functional_call
 
 from ssltrain.data.batch import Batch
-from ssltrain.data.transforms import denormalize
+from ssltrain.augment.per_sample import denormalize
 from ssltrain.errors import UserError
 from ssltrain.losses.gan import discriminator_loss, generator_loss
 from ssltrain.methods.base import SSLMethod
-from ssltrain.optim import default_param_groups
+from ssltrain.optim.param_groups import default_param_groups
 from ssltrain.registry import METHODS
 
 

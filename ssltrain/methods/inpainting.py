@@ -26,8 +26,8 @@ from torch.func import functional_call
 from ssltrain.errors import UserError
 from ssltrain.losses.gan import discriminator_loss, generator_loss
 from ssltrain.losses.reconstruction import reconstruction_mse
-from ssltrain.masking import block_mask
-from ssltrain.methods.reconstruction import RGB, PixelReconstruction
+from ssltrain.pretext.masking import block_mask
+from ssltrain.methods.families.reconstruction import RGB, PixelReconstruction
 from ssltrain.registry import METHODS
 
 

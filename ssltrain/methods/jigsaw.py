@@ -19,12 +19,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ssltrain.data.batch import Batch
-from ssltrain.heads import mlp
+from ssltrain.parts.heads import mlp
 from ssltrain.methods.base import SSLMethod
-from ssltrain.patches import grid_tiles
-from ssltrain.permutations import max_hamming_permutations
+from ssltrain.pretext.patches import grid_tiles
+from ssltrain.pretext.permutations import max_hamming_permutations
 from ssltrain.registry import METHODS
-from ssltrain.tiles import encode_tiles, encoder_input_size, standardize_tiles
+from ssltrain.pretext.tiles import encode_tiles, encoder_input_size, standardize_tiles
 
 
 def shuffled_tiles(images: torch.Tensor, permutations: torch.Tensor, grid: int, tile: int,

@@ -15,13 +15,13 @@ from torch import nn
 from torchvision.models.vision_transformer import EncoderBlock
 
 from ssltrain.data.batch import Batch
-from ssltrain.data.transforms import denormalize
+from ssltrain.augment.per_sample import denormalize
 from ssltrain.errors import UserError
 from ssltrain.losses.mae import mae_loss, normalize_patches
-from ssltrain.masking import TokenMask, random_token_mask
+from ssltrain.pretext.masking import TokenMask, random_token_mask
 from ssltrain.methods.base import SSLMethod
-from ssltrain.patches import patchify, unpatchify
-from ssltrain.pos_embed import sincos_2d
+from ssltrain.pretext.patches import patchify, unpatchify
+from ssltrain.parts.pos_embed import sincos_2d
 from ssltrain.registry import METHODS
 
 IMAGES_TO_SHOW = 8

@@ -20,11 +20,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ssltrain.data.batch import Batch
-from ssltrain.heads import mlp
+from ssltrain.parts.heads import mlp
 from ssltrain.losses.info_nce import info_nce
 from ssltrain.methods.base import encode_views
-from ssltrain.methods.momentum_base import MomentumMethod
-from ssltrain.queue import FeatureQueue
+from ssltrain.methods.families.momentum import MomentumMethod
+from ssltrain.parts.queue import FeatureQueue
 from ssltrain.registry import METHODS
 
 

@@ -17,10 +17,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ssltrain.data.batch import Batch
-from ssltrain.heads import mlp
+from ssltrain.parts.heads import mlp
 from ssltrain.losses.info_nce import info_nce
 from ssltrain.methods.base import SSLMethod, encode_views
-from ssltrain.queue import FeatureQueue
+from ssltrain.parts.queue import FeatureQueue
 from ssltrain.registry import METHODS
 
 

@@ -21,11 +21,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ssltrain.data.batch import Batch
-from ssltrain.heads import mlp
+from ssltrain.parts.heads import mlp
 from ssltrain.methods.base import SSLMethod
-from ssltrain.patches import grid_tiles
+from ssltrain.pretext.patches import grid_tiles
 from ssltrain.registry import METHODS
-from ssltrain.tiles import drop_colors, encode_tiles, encoder_input_size, standardize_tiles
+from ssltrain.pretext.tiles import drop_colors, encode_tiles, encoder_input_size, standardize_tiles
 
 GRID = 3
 CENTRE = 4  # row-major index of the middle cell of the 3x3 grid

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ssltrain.data.batch import Batch
-from ssltrain.heads import mlp
+from ssltrain.parts.heads import mlp
 from ssltrain.methods.base import SSLMethod
 from ssltrain.registry import METHODS
 

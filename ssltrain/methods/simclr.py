@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ssltrain.data.batch import Batch
-from ssltrain.heads import mlp
+from ssltrain.parts.heads import mlp
 from ssltrain.losses.nt_xent import nt_xent
 from ssltrain.methods.base import SSLMethod, encode_views
 from ssltrain.registry import METHODS

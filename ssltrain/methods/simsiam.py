@@ -16,10 +16,10 @@ import torch
 from torch import nn
 
 from ssltrain.data.batch import Batch
-from ssltrain.heads import mlp
+from ssltrain.parts.heads import mlp
 from ssltrain.losses.cosine import negative_cosine
 from ssltrain.methods.base import SSLMethod, encode_views
-from ssltrain.optim import default_param_groups
+from ssltrain.optim.param_groups import default_param_groups
 from ssltrain.registry import METHODS
 
 

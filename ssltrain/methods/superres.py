@@ -14,9 +14,9 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ssltrain.corruptions import UPSAMPLING, down_up_sample
+from ssltrain.pretext.corruptions import UPSAMPLING, down_up_sample
 from ssltrain.errors import UserError
-from ssltrain.methods.reconstruction import RGB, PixelReconstruction
+from ssltrain.methods.families.reconstruction import RGB, PixelReconstruction
 from ssltrain.registry import METHODS
 
 

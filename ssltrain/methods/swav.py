@@ -16,14 +16,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssltrain import dist
+from ssltrain.runtime import dist
 from ssltrain.data.batch import Batch
-from ssltrain.heads import mlp
+from ssltrain.parts.heads import mlp
 from ssltrain.losses.swav import sinkhorn_knopp, swav_loss
 from ssltrain.methods.base import SSLMethod, encode_views
-from ssltrain.methods.multicrop import GLOBAL_CROPS, check_crops, crop_encoder
-from ssltrain.methods.prototypes import Prototypes
-from ssltrain.queue import FeatureQueue
+from ssltrain.methods.families.multicrop import GLOBAL_CROPS, check_crops, crop_encoder
+from ssltrain.parts.prototypes import Prototypes
+from ssltrain.parts.queue import FeatureQueue
 from ssltrain.registry import METHODS
 
 

@@ -17,11 +17,11 @@ import torch
 from torch import nn
 
 from ssltrain.data.batch import Batch
-from ssltrain.decoders import feature_map_shape
+from ssltrain.parts.decoders import feature_map_shape
 from ssltrain.errors import UserError
 from ssltrain.losses.gaussian_kl import gaussian_kl
 from ssltrain.losses.reconstruction import reconstruction_mse
-from ssltrain.methods.reconstruction import PICTURES, RGB, Reconstruction
+from ssltrain.methods.families.reconstruction import PICTURES, RGB, Reconstruction
 from ssltrain.registry import METHODS
 
 

@@ -11,7 +11,7 @@ from torch import nn
 
 from ssltrain.data.batch import Batch
 from ssltrain.losses.vicreg import vicreg_loss
-from ssltrain.methods.redundancy import TwoViewProjection
+from ssltrain.methods.families.two_view import TwoViewProjection
 from ssltrain.registry import METHODS
 
 

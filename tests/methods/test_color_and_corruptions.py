@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ssltrain.color import lab_to_rgb, rgb_to_lab
-from ssltrain.corruptions import down_up_sample, gaussian_noise, masking_noise, salt_and_pepper_noise
+from ssltrain.pretext.color import lab_to_rgb, rgb_to_lab
+from ssltrain.pretext.corruptions import down_up_sample, gaussian_noise, masking_noise, salt_and_pepper_noise
 
 
 def pixel(r: float, g: float, b: float) -> torch.Tensor:

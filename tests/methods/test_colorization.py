@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ssltrain.ab_bins import annealed_mean, gamut_bins, nearest_bin, rebalancing_weights, soft_encode
-from ssltrain.color import rgb_to_lab
+from ssltrain.pretext.ab_bins import annealed_mean, gamut_bins, nearest_bin, rebalancing_weights, soft_encode
+from ssltrain.pretext.color import rgb_to_lab
 from ssltrain.data.batch import Batch
 from ssltrain.encoders.small import small_cnn
 from ssltrain.methods.colorization import AB_SCALE, Colorization

@@ -12,7 +12,7 @@ from ssltrain.encoders.small import small_cnn
 from ssltrain.encoders.vit import vit_tiny
 from ssltrain.losses.dino import dino_loss, updated_center
 from ssltrain.methods.dino import DINO, teacher_temperature
-from ssltrain.momentum import cosine_momentum
+from ssltrain.parts.momentum import cosine_momentum
 from siamese_kit import sgd_step
 from two_ranks import run_on_two_ranks
 

@@ -5,7 +5,7 @@ import torch
 
 from ssltrain.data.batch import Batch
 from ssltrain.methods.jigsaw import Jigsaw, shuffled_tiles
-from ssltrain.permutations import max_hamming_permutations
+from ssltrain.pretext.permutations import max_hamming_permutations
 
 from pretext_testing import RecordingEncoder, cell_coded_images
 

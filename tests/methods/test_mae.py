@@ -10,9 +10,9 @@ import torch
 
 from ssltrain.data.batch import Batch
 from ssltrain.losses.mae import mae_loss
-from ssltrain.masking import random_token_mask
+from ssltrain.pretext.masking import random_token_mask
 from ssltrain.methods.mae import MAE
-from ssltrain.pos_embed import sincos_2d
+from ssltrain.parts.pos_embed import sincos_2d
 from ssltrain.registry import ENCODERS
 
 SIZE = 16  # 4 x 4 patches of 4 px

@@ -9,10 +9,10 @@ import torch
 
 from conftest import run_cli, smoke
 from ssltrain.cli import compose_settings
-from ssltrain.data.gpu_augment import BatchAugment
-from ssltrain.data.transforms import MultiViewTransform
+from ssltrain.augment.batched import BatchAugment
+from ssltrain.augment.per_sample import MultiViewTransform
 from ssltrain.encoders.vit import vit_tiny
-from ssltrain.methods.multicrop import check_crops, crop_encoder, resized_position_embedding, vit_class_token
+from ssltrain.methods.families.multicrop import check_crops, crop_encoder, resized_position_embedding, vit_class_token
 
 
 def multicrop_views(backend: str, images: torch.Tensor) -> list[torch.Tensor]:

@@ -11,7 +11,7 @@ import torch
 from siamese_kit import SMALL_HEADS, both_views, tiny_cnn, two_views
 
 from ssltrain.methods.simsiam import SimSiam
-from ssltrain.schedules import OptimizerSchedule, warmup_cosine
+from ssltrain.optim.schedules import OptimizerSchedule, warmup_cosine
 
 
 def build(**options) -> SimSiam:

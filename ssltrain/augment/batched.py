@@ -20,9 +20,9 @@ from typing import Sequence
 
 import torch
 
-from ssltrain.config import ViewConfig
-from ssltrain.data import batched_ops as ops
-from ssltrain.data.transforms import blur_kernel_size
+from ssltrain.augment.views import ViewConfig
+from ssltrain.augment import batched_ops as ops
+from ssltrain.augment.per_sample import blur_kernel_size
 
 CROP_ATTEMPTS = 10  # torchvision's RandomResizedCrop tries this many draws before its fallback
 

@@ -11,7 +11,7 @@ from typing import Sequence
 import torch
 from torchvision.transforms import v2
 
-from ssltrain.config import ViewConfig
+from ssltrain.augment.views import ViewConfig
 
 
 def blur_kernel_size(size: int) -> int:

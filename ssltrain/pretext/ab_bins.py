@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from ssltrain.color import rgb_to_lab
+from ssltrain.pretext.color import rgb_to_lab
 
 
 @torch.no_grad()

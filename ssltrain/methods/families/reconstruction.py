@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from ssltrain.data.batch import Batch
-from ssltrain.data.transforms import denormalize
-from ssltrain.decoders import mirror_decoder
+from ssltrain.augment.per_sample import denormalize
+from ssltrain.parts.decoders import mirror_decoder
 from ssltrain.losses.reconstruction import reconstruction_mse
 from ssltrain.methods.base import SSLMethod
 
@@ -23,7 +23,7 @@ PICTURES = 16  # images per logged grid
 
 
 class Reconstruction(SSLMethod):
-    """Encoder -> forward_features -> decoder (ssltrain.decoders.mirror_decoder).
+    """Encoder -> forward_features -> decoder (ssltrain.parts.decoders.mirror_decoder).
 
     mean / std: the dataset normalisation the views arrive with (context arguments; the
     defaults mean plain [0, 1] pixels).

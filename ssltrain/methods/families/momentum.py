@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ssltrain.methods.base import SSLMethod, encode_views
-from ssltrain.momentum import cosine_momentum, ema_update, frozen_copy
+from ssltrain.parts.momentum import cosine_momentum, ema_update, frozen_copy
 
 
 class MomentumMethod(SSLMethod):

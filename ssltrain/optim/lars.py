@@ -1,29 +1,10 @@
-"""Optimizers by name, and the parameter groups they receive.
-
-Biases and normalisation parameters (every tensor with fewer than two dimensions) get no
-weight decay and, under LARS, no layer-wise adaptation (SimCLR / BYOL practice).
-"""
+"""LARS: SGD with a layer-wise trust ratio (You et al., 2017, https://arxiv.org/abs/1708.03888)."""
 
 from __future__ import annotations
 
 from typing import Iterable
 
 import torch
-from torch import nn
-
-from ssltrain.registry import OPTIMIZERS
-
-
-def default_param_groups(module: nn.Module) -> list[dict]:
-    """[weights, biases-and-norms]; frozen parameters are left out."""
-    decay, no_decay = [], []
-    for param in module.parameters():
-        if param.requires_grad:
-            (decay if param.ndim > 1 else no_decay).append(param)
-    return [
-        {"params": decay},
-        {"params": no_decay, "no_weight_decay": True, "lars_exclude": True},
-    ]
 
 
 class LARS(torch.optim.Optimizer):
@@ -75,24 +56,3 @@ class LARS(torch.optim.Optimizer):
             torch._foreach_mul_(buffers, group["momentum"])
             torch._foreach_add_(buffers, steps)
         torch._foreach_add_(params, buffers, alpha=-group["lr"])
-
-
-def _fused(params: list[dict]) -> bool:
-    """torch's fused kernels need every tensor on CUDA."""
-    return all(p.is_cuda for group in params for p in group["params"])
-
-
-@OPTIMIZERS.register("sgd")
-def sgd(params: list[dict], momentum: float = 0.9, nesterov: bool = False) -> torch.optim.Optimizer:
-    return torch.optim.SGD(params, lr=0.0, momentum=momentum, nesterov=nesterov, fused=_fused(params) or None)
-
-
-@OPTIMIZERS.register("adamw")
-def adamw(params: list[dict], betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(params, lr=0.0, betas=tuple(betas), eps=eps, weight_decay=0.0, fused=_fused(params) or None)
-
-
-@OPTIMIZERS.register("lars")
-def lars(params: list[dict], momentum: float = 0.9, trust_coefficient: float = 0.02, clip: bool = True) -> torch.optim.Optimizer:
-    # trust_coefficient 0.02 and clip: solo-learn scripts/pretrain/cifar/*.yaml (eta, clip_lr)
-    return LARS(params, lr=0.0, momentum=momentum, trust_coefficient=trust_coefficient, clip=clip)

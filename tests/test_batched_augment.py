@@ -18,10 +18,10 @@ from scipy import stats
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
-from ssltrain.config import ViewConfig
-from ssltrain.data import batched_ops as ops
-from ssltrain.data.gpu_augment import BatchAugment, crop_boxes, render_view, sample_view_params
-from ssltrain.data.transforms import blur_kernel_size
+from ssltrain.augment.views import ViewConfig
+from ssltrain.augment import batched_ops as ops
+from ssltrain.augment.batched import BatchAugment, crop_boxes, render_view, sample_view_params
+from ssltrain.augment.per_sample import blur_kernel_size
 
 DRAWS = 4000
 P_MIN = 0.01  # a distribution test fails below this p-value

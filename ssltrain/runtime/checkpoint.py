@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from ssltrain.atomic import atomic_save, atomic_write_text
+from ssltrain.runtime.atomic import atomic_save, atomic_write_text
 from ssltrain.errors import UserError
 
 log = logging.getLogger(__name__)

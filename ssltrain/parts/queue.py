@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssltrain import dist
+from ssltrain.runtime import dist
 
 
 class FeatureQueue(nn.Module):

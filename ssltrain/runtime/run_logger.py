@@ -15,7 +15,7 @@ from torch.utils.tensorboard import SummaryWriter
 from torchvision.utils import make_grid
 from tqdm import tqdm
 
-from ssltrain.data.transforms import denormalize
+from ssltrain.augment.per_sample import denormalize
 
 
 class RunLogger:

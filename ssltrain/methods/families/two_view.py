@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ssltrain.data.batch import Batch
-from ssltrain.heads import mlp
+from ssltrain.parts.heads import mlp
 from ssltrain.methods.base import SSLMethod
 
 

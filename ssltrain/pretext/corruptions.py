@@ -13,7 +13,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ssltrain.masking import random_token_mask
+from ssltrain.pretext.masking import random_token_mask
 
 
 def hit_pixels(images: torch.Tensor, fraction: float) -> torch.Tensor:
