@@ -74,12 +74,11 @@ def build_method(settings: Settings, splits: DatasetSplits) -> SSLMethod:
         raise UserError(f"method {settings.method.name} needs a {' or '.join(method_class.encoder_kinds)} encoder; "
                         f"choose encoder= one of: {', '.join(fitting)}")
     method = METHODS.build(settings.method.name, context=context, **settings.method.options)
-    fewest, most = method.views
-    views = settings.augmentation.num_views
-    if views < fewest or (most is not None and views > most):
-        wanted = f"{fewest}" if fewest == most else f"{fewest} or more" if most is None else f"{fewest} to {most}"
-        raise UserError(f"method {settings.method.name} trains on {wanted} views but augmentation "
-                        f"{settings.augmentation.name} makes {views}; choose another augmentation")
+    sizes = [view.size or splits.image_size for view in settings.augmentation.views for _ in range(view.count)]
+    try:
+        method.check_views(sizes)
+    except UserError as error:
+        raise UserError(f"method {settings.method.name} {error} (augmentation {settings.augmentation.name})") from None
     if method.needs_labels and not splits.train.has_labels:
         raise UserError(f"method {settings.method.name} needs labelled images; {settings.dataset.name} has none")
     return method

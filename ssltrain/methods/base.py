@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ssltrain.data.batch import Batch
+from ssltrain.errors import UserError
 from ssltrain.optim.param_groups import default_param_groups
 
 
@@ -34,6 +35,16 @@ class SSLMethod(nn.Module):
 
     def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         raise NotImplementedError
+
+    def check_views(self, sizes: Sequence[int]) -> None:
+        """Raise UserError unless the method can train on views of these sides (pixels, in
+        the augmentation's order). Called before any work starts; methods with more
+        demands (multi-crop) extend it."""
+        fewest, most = self.views
+        if len(sizes) < fewest or (most is not None and len(sizes) > most):
+            wanted = f"{fewest}" if fewest == most else f"{fewest} or more" if most is None else f"{fewest} to {most}"
+            raise UserError(f"trains on {wanted} views but the augmentation makes {len(sizes)}; "
+                            f"choose another augmentation")
 
     def on_step_start(self, step: int, total_steps: int) -> None:
         """Before the forward pass: per-iteration schedules (e.g. a teacher temperature)."""
