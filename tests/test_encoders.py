@@ -2,12 +2,14 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 import torchvision
 from torch import nn
 
 from ssltrain.encoders.base import stage_parameters
 from ssltrain.encoders.resnet import use_cifar_stem
 from ssltrain.errors import UserError
+from ssltrain.parts.pos_embed import sincos_2d_with_class
 from ssltrain.registry import ENCODERS
 
 SMALL = {"vit_tiny": {"depth": 2}, "vit_small": {"depth": 1}}
@@ -71,21 +73,97 @@ def test_vit_patch_size_defaults_to_4_for_small_images_and_16_for_large():
         ENCODERS.build("vit_tiny", context={"image_size": 32}, patch_size=5)
 
 
-def test_vit_returns_the_class_token_by_default_as_torchvision_does():
-    encoder = ENCODERS.build("vit_tiny", context={"image_size": 32}, depth=1).eval()
-    images = torch.randn(2, 3, 32, 32)
-    with torch.no_grad():
-        assert torch.allclose(encoder(images), torchvision.models.VisionTransformer.forward(encoder, images), atol=1e-6)
+def torchvision_vit_at(encoder, side: int) -> torchvision.models.VisionTransformer:
+    """torchvision's own ViT built for `side` px inputs, with the encoder's weights and its
+    position grid resized bicubically to side / patch a side (the class token's kept)."""
+    patch, dim = encoder.patch_size, encoder.hidden_dim
+    reference = torchvision.models.VisionTransformer(image_size=side, patch_size=patch, num_layers=len(encoder.encoder.layers),
+                                                     num_heads=encoder.encoder.layers[0].num_heads, hidden_dim=dim,
+                                                     mlp_dim=4 * dim)
+    reference.heads = nn.Identity()
+    state = encoder.state_dict()
+    table = state["encoder.pos_embedding"]  # [1, 1 + n * n, D]
+    n, m = encoder.image_size // patch, side // patch
+    if m != n:
+        grid = F.interpolate(table[:, 1:].reshape(1, n, n, dim).permute(0, 3, 1, 2), size=(m, m), mode="bicubic")
+        state["encoder.pos_embedding"] = torch.cat([table[:, :1], grid.flatten(2).transpose(1, 2)], dim=1)
+    reference.load_state_dict(state, strict=True)
+    return reference.eval()
 
 
-def test_vit_mean_pool_returns_the_mean_of_the_final_patch_tokens():
-    encoder = ENCODERS.build("vit_tiny", context={"image_size": 32}, depth=1, pool="mean").eval()
-    images = torch.randn(2, 3, 32, 32)
-    tokens = encoder._process_input(images)  # [2, 64, 192]
-    cls = encoder.class_token.expand(2, -1, -1)
+def vit(**options):
+    torch.manual_seed(0)
+    return ENCODERS.build("vit_tiny", context={"image_size": 32}, depth=1, **options).eval()
+
+
+@pytest.mark.parametrize("fixed_positions", [False, True])
+def test_vit_state_dict_loads_strictly_into_torchvision_vision_transformer(fixed_positions):
+    encoder = vit()
+    if fixed_positions:
+        encoder.use_fixed_sincos_positions()
+    reference = torchvision.models.VisionTransformer(image_size=32, patch_size=4, num_layers=1, num_heads=3,
+                                                     hidden_dim=192, mlp_dim=768)
+    reference.heads = nn.Identity()
+    reference.load_state_dict(encoder.state_dict(), strict=True)
+    assert torch.equal(reference.encoder.pos_embedding, encoder.encoder.pos_embedding)
+
+
+@pytest.mark.parametrize("side", [32, 16, 48])
+def test_vit_returns_the_class_token_of_torchvision_vit_built_for_the_input_size(side):
+    encoder = vit()
+    images = torch.randn(2, 3, side, side)
     with torch.no_grad():
-        expected = encoder.encoder(torch.cat([cls, tokens], dim=1))[:, 1:].mean(dim=1)
-        assert torch.allclose(encoder(images), expected, atol=1e-6)
+        torch.testing.assert_close(encoder(images), torchvision_vit_at(encoder, side)(images), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("side", [32, 16])
+def test_vit_mean_pool_returns_the_mean_of_the_final_patch_tokens_at_every_size(side):
+    encoder = vit(pool="mean")
+    reference = torchvision_vit_at(encoder, side)
+    images = torch.randn(2, 3, side, side)
+    with torch.no_grad():
+        patches = reference._process_input(images)  # [2, N, 192]
+        tokens = reference.encoder(torch.cat([reference.class_token.expand(2, -1, -1), patches], dim=1))
+        torch.testing.assert_close(encoder(images), tokens[:, 1:].mean(dim=1), atol=1e-5, rtol=1e-5)
+
+
+def test_vit_encodes_kept_patches_each_at_its_own_position():
+    encoder = vit()
+    images = torch.randn(2, 3, 32, 32)
+    keep = torch.tensor([[5, 0, 63, 17], [40, 41, 2, 9]])  # [B, K], any order
+    with torch.no_grad():
+        patches = encoder.conv_proj(images).flatten(2).transpose(1, 2)  # [2, 64, 192]
+        positions = encoder.encoder.pos_embedding[0]  # [65, 192]
+        for b in range(2):
+            kept = [patches[b, i] + positions[1 + i] for i in keep[b].tolist()]
+            x = torch.stack([encoder.class_token[0, 0] + positions[0], *kept])[None]  # [1, 1 + K, 192]
+            expected = encoder.encoder.ln(encoder.encoder.layers(x))[0]
+            torch.testing.assert_close(encoder.tokens(images, keep)[b], expected, atol=1e-5, rtol=1e-5)
+
+
+def test_vit_fixed_sincos_positions_are_mae_s_table_and_take_no_gradient():
+    encoder = vit()
+    encoder.use_fixed_sincos_positions()
+    assert torch.equal(encoder.encoder.pos_embedding[0], sincos_2d_with_class(192, 8))
+    assert torch.equal(encoder.encoder.pos_embedding[0, 0], torch.zeros(192)), "the class token's position is zero"
+    assert not encoder.encoder.pos_embedding.requires_grad
+
+
+@pytest.mark.parametrize("side", [18, 2])
+def test_vit_input_not_a_multiple_of_the_patch_is_a_one_line_error_naming_valid_sizes(side):
+    encoder = vit()
+    with pytest.raises(UserError) as error:
+        encoder(torch.randn(1, 3, side, side))
+    assert "\n" not in str(error.value)
+    assert f"use a side that is a multiple of 4 (e.g. {'16 or 20' if side == 18 else '4'})" in str(error.value)
+
+
+@pytest.mark.parametrize("name", [n for n in ENCODERS.names() if build(n).kind == "cnn"])
+def test_cnn_encoders_accept_any_input_size(name):
+    encoder = build(name).eval()
+    encoder.check_input_size(18)
+    with torch.no_grad():
+        assert encoder(torch.randn(2, 3, 18, 18)).shape == (2, encoder.out_dim)
 
 
 def test_vit_unknown_pool_lists_the_valid_ones():

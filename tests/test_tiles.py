@@ -1,10 +1,13 @@
 """Tile preprocessing and the siamese encoder pass shared by the pretext tasks."""
 
+import pytest
 import torch
 from torch import nn
 
 from ssltrain.encoders.small import small_cnn
-from ssltrain.pretext.tiles import drop_colors, encode_tiles, encoder_input_size, standardize_tiles
+from ssltrain.encoders.vit import vit_tiny
+from ssltrain.errors import UserError
+from ssltrain.pretext.tiles import check_tile_fits, drop_colors, encode_tiles, encoder_input_size, standardize_tiles
 
 
 def test_standardized_tiles_have_zero_mean_and_unit_std_each():
@@ -44,8 +47,26 @@ def test_encode_tiles_resizes_tiles_to_the_asked_side():
     assert sizes == [(18, 3, 32, 32)]
 
 
-def test_vit_encoders_get_tiles_at_the_image_size_and_cnns_as_cut():
-    vit, cnn = type("V", (), {"kind": "vit"})(), type("C", (), {"kind": "cnn"})()
-    assert encoder_input_size(vit, image_size=32, tile=8, requested=None) == 32
-    assert encoder_input_size(cnn, image_size=32, tile=8, requested=None) == 8
-    assert encoder_input_size(cnn, image_size=32, tile=8, requested=16) == 16
+def test_cnns_get_tiles_as_cut_and_vits_at_the_next_multiple_of_their_patch():
+    vit, cnn = vit_tiny(image_size=32, depth=1), small_cnn(channels=(4, 8))  # the ViT: 4 px patches
+    assert encoder_input_size(cnn, tile=10, requested=None) == 10
+    assert encoder_input_size(vit, tile=8, requested=None) == 8
+    assert encoder_input_size(vit, tile=10, requested=None) == 12
+
+
+def test_a_requested_tile_input_size_wins_if_the_encoder_takes_it():
+    vit, cnn = vit_tiny(image_size=32, depth=1), small_cnn(channels=(4, 8))
+    assert encoder_input_size(cnn, tile=8, requested=18) == 18
+    assert encoder_input_size(vit, tile=8, requested=16) == 16
+    with pytest.raises(UserError) as error:
+        encoder_input_size(vit, tile=8, requested=18)
+    assert "\n" not in str(error.value)
+    assert str(error.value).startswith("method.tile_input_size=18: 18 px inputs do not fit the ViT's 4 px patches")
+
+
+@pytest.mark.parametrize("tile", [11, 0])
+def test_tiles_that_do_not_fit_their_cells_are_a_one_line_error_naming_valid_sides(tile):
+    with pytest.raises(UserError) as error:
+        check_tile_fits(tile, grid=3, image_size=32)
+    assert str(error.value) == (f"method.tile={tile} does not fit the 10 px cells of a 3x3 grid on 32 px images; "
+                                "use 1 <= method.tile <= 10")

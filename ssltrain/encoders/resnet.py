@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
-from ssltrain.encoders.base import Stage
+from ssltrain.encoders.base import AnyInputSize, Stage
 from ssltrain.registry import ENCODERS
 
 CIFAR_STEM_MAX_SIZE = 64  # auto: images up to this side get the CIFAR stem
@@ -26,7 +26,7 @@ def use_cifar_stem(model: ResNet) -> None:
     model.maxpool = nn.Identity()
 
 
-class ResNetEncoder(ResNet):
+class ResNetEncoder(AnyInputSize, ResNet):
     kind = "cnn"
 
     def __init__(self, block, layers: list[int], cifar_stem: bool, zero_init_residual: bool):

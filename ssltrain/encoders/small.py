@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ssltrain.encoders.base import Stage
+from ssltrain.encoders.base import AnyInputSize, Stage
 from ssltrain.registry import ENCODERS
 
 
@@ -17,7 +17,7 @@ def conv_bn_relu(in_channels: int, out_channels: int, stride: int) -> nn.Sequent
     )
 
 
-class SmallCNN(nn.Module):
+class SmallCNN(AnyInputSize, nn.Module):
     """3x3 conv-BN-ReLU blocks; every block after the first halves the resolution."""
 
     kind = "cnn"

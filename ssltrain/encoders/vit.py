@@ -1,16 +1,24 @@
 """Vision Transformers (torchvision's VisionTransformer) returning the class token, or the
-mean of the patch tokens (`pool: mean`)."""
+mean of the patch tokens (`pool: mean`), for any input whose sides are multiples of the
+patch size.
+
+The one token path of the project: multi-crop methods encode smaller crops, tile tasks
+encode tiles and MAE encodes only its visible patches through `tokens`. The attribute
+names stay torchvision's, so a saved state_dict loads strictly into its VisionTransformer.
+"""
 
 from __future__ import annotations
 
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchvision.models.vision_transformer import VisionTransformer
 
 from ssltrain.encoders.base import Stage
 from ssltrain.errors import UserError
+from ssltrain.parts.pos_embed import sincos_2d_with_class
 from ssltrain.registry import ENCODERS
 
 
@@ -30,14 +38,55 @@ class ViTEncoder(VisionTransformer):
         self.pool = pool
         self.out_dim = hidden_dim
 
+    def check_input_size(self, side: int) -> None:
+        """Raise UserError unless images of this side can be cut into whole patches."""
+        if side % self.patch_size:
+            below = side - side % self.patch_size
+            examples = f"{below} or {below + self.patch_size}" if below else f"{self.patch_size}"
+            raise UserError(f"{side} px inputs do not fit the ViT's {self.patch_size} px patches; "
+                            f"use a side that is a multiple of {self.patch_size} (e.g. {examples})")
+
+    def positions(self, rows: int, cols: int) -> torch.Tensor:
+        """[1, 1 + rows * cols, D]: the class token's position, then the square grid of patch
+        positions resized bicubically to rows x cols (DINO's `interpolate_pos_encoding`)."""
+        table = self.encoder.pos_embedding  # [1, 1 + n * n, D]
+        side = self.image_size // self.patch_size
+        if (rows, cols) == (side, side):
+            return table
+        grid = table[:, 1:].reshape(1, side, side, -1).permute(0, 3, 1, 2)  # [1, D, n, n]
+        grid = F.interpolate(grid, size=(rows, cols), mode="bicubic", align_corners=False)  # [1, D, rows, cols]
+        return torch.cat([table[:, :1], grid.flatten(2).transpose(1, 2)], dim=1)
+
+    def tokens(self, images: torch.Tensor, keep: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """images [B, 3, H, W] -> final tokens [B, 1 + K, D] after the last norm, class token
+        first. keep [B, K]: each sample's patch indices (row-major) to encode, in that order,
+        each with its own position (MAE's visible patches); None: every patch, K = N."""
+        for side in images.shape[-2:]:
+            self.check_input_size(side)
+        patches = self.conv_proj(images)  # [B, D, h, w]
+        positions = self.positions(*patches.shape[-2:])  # [1, 1 + h * w, D]
+        patches = patches.flatten(2).transpose(1, 2) + positions[:, 1:]  # [B, N, D]
+        if keep is not None:
+            patches = patches.gather(1, keep[..., None].expand(-1, -1, patches.shape[2]))  # [B, K, D]
+        cls = (self.class_token + positions[:, :1]).expand(patches.shape[0], -1, -1)  # [B, 1, D]
+        x = self.encoder.dropout(torch.cat([cls, patches], dim=1))  # [B, 1 + K, D]
+        return self.encoder.ln(self.encoder.layers(x))
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """[B, hidden_dim]: the final class token, or the mean of the final patch tokens
         (MAE's `global_pool`: a method whose loss never reaches the class token, as MAE's,
         is better read from its patch tokens)."""
-        tokens = self._process_input(images)  # [B, N, D]
-        cls = self.class_token.expand(tokens.shape[0], -1, -1)  # [B, 1, D]
-        encoded = self.encoder(torch.cat([cls, tokens], dim=1))  # [B, 1 + N, D]
-        return encoded[:, 0] if self.pool == "cls" else encoded[:, 1:].mean(dim=1)
+        tokens = self.tokens(images)  # [B, 1 + N, D]
+        return tokens[:, 0] if self.pool == "cls" else tokens[:, 1:].mean(dim=1)
+
+    def use_fixed_sincos_positions(self) -> None:
+        """MAE's encoder positions (its models_mae.py): fixed 2D sine-cosine for the grid, zero
+        for the class token, never trained. Kept in pos_embedding, so the state_dict keeps
+        torchvision's keys; frozen, so the optimizer's groups leave it out."""
+        side = self.image_size // self.patch_size
+        with torch.no_grad():
+            self.encoder.pos_embedding.copy_(sincos_2d_with_class(self.hidden_dim, side)[None])  # [1, 1 + N, D]
+        self.encoder.pos_embedding.requires_grad_(False)
 
     def stages(self) -> list[Stage]:
         blocks: list[Stage] = [[layer] for layer in self.encoder.layers]

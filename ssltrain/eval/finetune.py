@@ -29,7 +29,11 @@ TRAIN_VIEW = ViewConfig(crop_scale=(0.5, 1.0), crop_ratio=(3 / 4, 4 / 3), flip_p
 
 
 def _freeze(encoder: nn.Module, count: int) -> list[nn.Module]:
-    """Freeze the first `count` stages (-1: all); returns their modules, to keep in eval mode."""
+    """Freeze the first `count` stages (-1: all) and train the rest, parameters that
+    pretraining held fixed included (MAE's sine-cosine positions, MoCo v3's patch
+    projection: their reference fine-tuning trains them); returns the frozen modules, to
+    keep in eval mode."""
+    encoder.requires_grad_(True)
     stages = encoder.stages()
     frozen = stages if count < 0 else stages[:count]
     modules = []

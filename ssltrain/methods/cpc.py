@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ssltrain.data.batch import Batch
+from ssltrain.errors import UserError, check_positive
 from ssltrain.losses.cpc_infonce import cpc_infonce
 from ssltrain.methods.base import SSLMethod
 from ssltrain.pretext.patches import sliding_patches
@@ -65,13 +66,19 @@ class CPC(SSLMethod):
         prediction_steps - 1 rows below; color_dropping: CPC v2's patch augmentation
         (tiles.drop_colors); tile_input_size: see tiles.encoder_input_size."""
         super().__init__(encoder)
+        if not 1 <= patch <= image_size:
+            raise UserError(f"method.patch={patch} does not fit {image_size} px images; use 1 <= method.patch <= {image_size}")
+        check_positive("method.stride", stride)
+        check_positive("method.prediction_steps", prediction_steps)
         rows = (image_size - patch) // stride + 1
         self.offsets = list(range(min_offset, min_offset + prediction_steps))
         if min_offset < 1 or self.offsets[-1] >= rows:
-            raise ValueError(f"offsets {self.offsets} do not fit a grid of {rows} rows "
-                             f"({patch} px patches at stride {stride} on {image_size} px images)")
+            raise UserError(f"method.min_offset={min_offset} with method.prediction_steps={prediction_steps} predicts "
+                            f"rows {self.offsets} below, but the grid has {rows} rows ({patch} px patches at stride "
+                            f"{stride} on {image_size} px images); use method.min_offset >= 1 and "
+                            f"method.min_offset + method.prediction_steps <= {rows}")
         self.patch, self.stride, self.color_dropping = patch, stride, color_dropping
-        self.input_size = encoder_input_size(encoder, image_size, patch, tile_input_size)
+        self.input_size = encoder_input_size(encoder, patch, tile_input_size)
         self.context = CausalContext(encoder.out_dim, context_dim, context_layers)
         self.predictor = nn.Linear(context_dim, prediction_steps * encoder.out_dim, bias=False)  # the W_k, stacked
 

@@ -12,6 +12,7 @@ an MLP that names the permutation.
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
@@ -19,12 +20,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ssltrain.data.batch import Batch
+from ssltrain.errors import UserError
 from ssltrain.parts.heads import mlp
 from ssltrain.methods.base import SSLMethod
 from ssltrain.pretext.patches import grid_tiles
 from ssltrain.pretext.permutations import max_hamming_permutations
 from ssltrain.registry import METHODS
-from ssltrain.pretext.tiles import encode_tiles, encoder_input_size, standardize_tiles
+from ssltrain.pretext.tiles import check_tile_fits, encode_tiles, encoder_input_size, standardize_tiles
 
 
 def shuffled_tiles(images: torch.Tensor, permutations: torch.Tensor, grid: int, tile: int,
@@ -50,12 +52,18 @@ class Jigsaw(SSLMethod):
                  tile_input_size: Optional[int] = None, head_hidden_dims: tuple[int, ...] = (1024,)):
         """tile: side of a tile in pixels, at most the cell side (image_size // grid);
         tile_input_size: the side tiles are fed to the encoder at (None: as cut for CNNs,
-        image_size for ViTs; see tiles.encoder_input_size)."""
+        the next multiple of the patch size for ViTs; see tiles.encoder_input_size)."""
         super().__init__(encoder)
         self.grid, self.tile, self.standardize = grid, tile, standardize
-        if tile > image_size // grid:
-            raise ValueError(f"method.tile={tile} exceeds the {image_size // grid} px cells of a {grid}x{grid} grid")
-        self.input_size = encoder_input_size(encoder, image_size, tile, tile_input_size)
+        if grid < 2:
+            raise UserError(f"method.grid={grid} makes no puzzle; use method.grid >= 2")
+        check_tile_fits(tile, grid, image_size)
+        orders = min(math.factorial(grid * grid), permutation_candidates)
+        if num_permutations > orders:
+            raise UserError(f"method.num_permutations={num_permutations} exceeds the {orders} orders to choose from "
+                            f"(of {grid}x{grid} tiles, method.permutation_candidates={permutation_candidates}); "
+                            f"use method.num_permutations <= {orders}")
+        self.input_size = encoder_input_size(encoder, tile, tile_input_size)
         permutations = max_hamming_permutations(num_permutations, grid * grid, permutation_candidates, permutation_seed)
         self.register_buffer("permutations", permutations)  # [N, K], saved with the weights it trained
         self.head = mlp([grid * grid * encoder.out_dim, *head_hidden_dims, num_permutations])

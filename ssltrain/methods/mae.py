@@ -3,9 +3,9 @@
 He et al., "Masked Autoencoders Are Scalable Vision Learners", CVPR 2022,
 https://arxiv.org/abs/2111.06377.
 
-The encoder is the run's ViT itself: the masked forward below calls its own patch
-embedding (conv_proj), position embedding, class token, blocks and final norm on the
-visible tokens only, so evaluation's plain forward (all patches) uses the same weights.
+The encoder is the run's ViT itself: its token path (`tokens` with the mask's indices)
+encodes the visible patches only, so evaluation's plain forward (all patches) uses the
+same weights. As in MAE's models_mae.py, its positions are the fixed 2D sine-cosine ones.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ssltrain.losses.mae import mae_loss, normalize_patches
 from ssltrain.pretext.masking import TokenMask, random_token_mask
 from ssltrain.methods.base import SSLMethod
 from ssltrain.pretext.patches import patchify, unpatchify
-from ssltrain.parts.pos_embed import sincos_2d
+from ssltrain.parts.pos_embed import sincos_2d_with_class
 from ssltrain.registry import METHODS
 
 IMAGES_TO_SHOW = 8
@@ -41,8 +41,7 @@ class MAEDecoder(nn.Module):
         self.embed = nn.Linear(in_dim, dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
         nn.init.normal_(self.mask_token, std=0.02)  # MAE's reference initialisation
-        positions = torch.cat([torch.zeros(1, dim), sincos_2d(dim, grid)])  # [1 + N, dim]; class token: 0
-        self.register_buffer("positions", positions[None], persistent=False)  # [1, 1 + N, dim]
+        self.register_buffer("positions", sincos_2d_with_class(dim, grid)[None], persistent=False)  # [1, 1 + N, dim]
         self.blocks = nn.Sequential(*(EncoderBlock(heads, dim, 4 * dim, 0.0, 0.0) for _ in range(depth)))
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.predict = nn.Linear(dim, patch_pixels)
@@ -71,6 +70,7 @@ class MAE(SSLMethod):
         if decoder_dim % 4 or decoder_dim % decoder_heads:
             raise UserError(f"method.decoder_dim={decoder_dim} must be divisible by 4 (sine-cosine positions) "
                             f"and by method.decoder_heads={decoder_heads}")
+        encoder.use_fixed_sincos_positions()
         self.mask_ratio, self.norm_pix_loss = mask_ratio, norm_pix_loss
         self.mean, self.std = tuple(mean), tuple(std)
         self.patch = encoder.patch_size
@@ -79,20 +79,9 @@ class MAE(SSLMethod):
         self.decoder = MAEDecoder(encoder.hidden_dim, decoder_dim, decoder_depth, decoder_heads, grid,
                                   self.patch * self.patch * 3)
 
-    def encode_visible(self, images: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        """The ViT's own forward on the class token and the tokens at `keep` [B, K] only:
-        images [B, 3, H, W] -> [B, 1 + K, D] after the final norm, class token first."""
-        vit = self.encoder
-        positions = vit.encoder.pos_embedding  # [1, 1 + N, D]; index 0 belongs to the class token
-        tokens = vit.conv_proj(images).flatten(2).transpose(1, 2) + positions[:, 1:]  # [B, N, D]
-        visible = gather_tokens(tokens, keep)  # [B, K, D]
-        cls = (vit.class_token + positions[:, :1]).expand(images.shape[0], -1, -1)  # [B, 1, D]
-        x = vit.encoder.dropout(torch.cat([cls, visible], dim=1))  # [B, 1 + K, D]
-        return vit.encoder.ln(vit.encoder.layers(x))
-
     def reconstruct(self, images: torch.Tensor, mask: TokenMask) -> torch.Tensor:
         """Predicted pixels of every patch [B, N, patch * patch * 3] from the visible ones."""
-        return self.decoder(self.encode_visible(images, mask.keep), mask.restore)
+        return self.decoder(self.encoder.tokens(images, mask.keep), mask.restore)  # encoder: [B, 1 + K, D]
 
     def _mask(self, batch: int, device: torch.device) -> TokenMask:
         return random_token_mask(batch, self.num_patches, self.mask_ratio, device)

@@ -25,7 +25,7 @@ from ssltrain.parts.heads import mlp
 from ssltrain.methods.base import SSLMethod
 from ssltrain.pretext.patches import grid_tiles
 from ssltrain.registry import METHODS
-from ssltrain.pretext.tiles import drop_colors, encode_tiles, encoder_input_size, standardize_tiles
+from ssltrain.pretext.tiles import check_tile_fits, drop_colors, encode_tiles, encoder_input_size, standardize_tiles
 
 GRID = 3
 CENTRE = 4  # row-major index of the middle cell of the 3x3 grid
@@ -60,10 +60,9 @@ class RelativePosition(SSLMethod):
         color_dropping: keep one random channel per tile, noise in the others;
         tile_input_size: see tiles.encoder_input_size (None: as cut for CNNs)."""
         super().__init__(encoder)
-        if tile > image_size // GRID:
-            raise ValueError(f"method.tile={tile} exceeds the {image_size // GRID} px cells of a 3x3 grid")
+        check_tile_fits(tile, GRID, image_size)
         self.tile, self.standardize, self.color_dropping = tile, standardize, color_dropping
-        self.input_size = encoder_input_size(encoder, image_size, tile, tile_input_size)
+        self.input_size = encoder_input_size(encoder, tile, tile_input_size)
         self.head = mlp([2 * encoder.out_dim, *head_hidden_dims, len(OFFSETS)])
 
     def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:

@@ -20,17 +20,15 @@ from ssltrain.runtime import dist
 from ssltrain.data.batch import Batch
 from ssltrain.parts.heads import mlp
 from ssltrain.losses.swav import sinkhorn_knopp, swav_loss
-from ssltrain.methods.base import SSLMethod, encode_views
-from ssltrain.methods.families.multicrop import GLOBAL_CROPS, check_crops, crop_encoder
+from ssltrain.methods.base import encode_views
+from ssltrain.methods.families.multicrop import GLOBAL_CROPS, MultiCropMethod
 from ssltrain.parts.prototypes import Prototypes
 from ssltrain.parts.queue import FeatureQueue
 from ssltrain.registry import METHODS
 
 
 @METHODS.register("swav")
-class SwAV(SSLMethod):
-    views = (GLOBAL_CROPS, None)
-
+class SwAV(MultiCropMethod):
     def __init__(self, encoder: nn.Module, temperature: float = 0.1, proj_hidden_dim: int = 2048,
                  proj_output_dim: int = 128, num_prototypes: int = 3000, sinkhorn_epsilon: float = 0.05,
                  sinkhorn_iterations: int = 3, freeze_prototypes_fraction: float = 0.002, queue_size: int = 3840,
@@ -59,10 +57,9 @@ class SwAV(SSLMethod):
         self.prototypes.renormalize_()
 
     def _embed(self, images: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.projector(crop_encoder(self.encoder)(images)), dim=1)  # [n, D]
+        return F.normalize(self.projector(self.encoder(images)), dim=1)  # [n, D]
 
     def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
-        check_crops(batch.views)
         embeddings = encode_views(batch.views, self._embed)  # V x [B, D], global crops first
         scores = [self.prototypes(z) for z in embeddings]  # V x [B, K]
         codes = [self._codes(scores[i], i) for i in range(GLOBAL_CROPS)]  # 2 x [B, K]

@@ -1,8 +1,9 @@
 """Fixed 2D sine-cosine position embeddings for a square grid of tokens.
 
 The form of Vaswani et al. (2017, sec. 3.5) applied to each axis separately, half the
-channels per axis, as MAE's decoder uses it (He et al., 2022, https://arxiv.org/abs/2111.06377,
-sec. 3 "Decoder"; appendix A.1: "sine-cosine" position embeddings).
+channels per axis, as MAE uses it in its encoder and decoder (He et al., 2022,
+https://arxiv.org/abs/2111.06377, sec. 3 "Decoder"; appendix A.1: "sine-cosine" position
+embeddings; its models_mae.py freezes both).
 """
 
 from __future__ import annotations
@@ -29,3 +30,9 @@ def sincos_2d(dim: int, side: int) -> torch.Tensor:
     rows = coords.repeat_interleave(side)  # [N]: 0 0 .. 0 1 1 ..
     cols = coords.repeat(side)  # [N]: 0 1 .. side-1 0 1 ..
     return torch.cat([sincos_1d(dim // 2, rows), sincos_1d(dim // 2, cols)], dim=1)  # [N, dim]
+
+
+def sincos_2d_with_class(dim: int, side: int) -> torch.Tensor:
+    """[1 + side * side, dim]: zeros for a class token, then `sincos_2d` (MAE's
+    get_2d_sincos_pos_embed with cls_token=True, for its encoder and decoder)."""
+    return torch.cat([torch.zeros(1, dim), sincos_2d(dim, side)])

@@ -6,11 +6,14 @@ Tiles arrive as [B, K, C, t, t] (K tiles per image, e.g. from patches.grid_tiles
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ssltrain.errors import UserError
 
 
 def standardize_tiles(tiles: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
@@ -34,13 +37,29 @@ def drop_colors(tiles: torch.Tensor, noise_std: float = 0.01, generator: Optiona
     return tiles * keep + noise * (1 - keep)
 
 
-def encoder_input_size(encoder: nn.Module, image_size: int, tile: int, requested: Optional[int]) -> int:
-    """The side tiles are fed to the encoder at: `requested` when given; else as cut for CNN
-    encoders (small_cnn and CIFAR-stem ResNets pool any size down), and upsampled to the
-    image size for ViTs (torchvision's ViT accepts only the size it was built for)."""
+def check_tile_fits(tile: int, grid: int, image_size: int) -> None:
+    """Raise UserError unless `tile` px tiles fit the cells of a grid x grid split of the image."""
+    cell = image_size // grid
+    if not 1 <= tile <= cell:
+        raise UserError(f"method.tile={tile} does not fit the {cell} px cells of a {grid}x{grid} grid on "
+                        f"{image_size} px images; use 1 <= method.tile <= {cell}")
+
+
+def encoder_input_size(encoder: nn.Module, tile: int, requested: Optional[int]) -> int:
+    """The side tiles are fed to the encoder at: `requested` when given (method.tile_input_size,
+    checked against the encoder); else as cut for CNN encoders (small_cnn and CIFAR-stem
+    ResNets pool any size down), and for ViTs the smallest multiple of the patch size that is
+    at least the tile (as cut when it is one: an 8 px tile is two 4 px patches a side; a
+    10 px tile is upsampled to 12 px)."""
     if requested is not None:
+        try:
+            encoder.check_input_size(requested)
+        except UserError as error:
+            raise UserError(f"method.tile_input_size={requested}: {error}") from None
         return requested
-    return image_size if encoder.kind == "vit" else tile
+    if encoder.kind == "vit":
+        return math.ceil(tile / encoder.patch_size) * encoder.patch_size
+    return tile
 
 
 def encode_tiles(encoder: nn.Module, tiles: torch.Tensor, size: int) -> torch.Tensor:

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from ssltrain.encoders.small import small_cnn
+from ssltrain.errors import UserError
 from ssltrain.losses.cpc_infonce import cpc_infonce
 from ssltrain.methods.cpc import CPC, CausalContext
 
@@ -66,9 +67,18 @@ def test_context_at_row_i_depends_on_row_i_and_above():
             assert not torch.allclose(context(changed)[:, seen_by], context(z)[:, seen_by]), (row, seen_by)
 
 
-def test_offsets_beyond_the_grid_are_refused():
-    with pytest.raises(ValueError, match="do not fit a grid of 7 rows"):
-        CPC(small_cnn(channels=(8, 16)), image_size=32, prediction_steps=5, min_offset=3)
+@pytest.mark.parametrize("options,message", [
+    ({"prediction_steps": 5, "min_offset": 3},
+     "method.min_offset=3 with method.prediction_steps=5 predicts rows [3, 4, 5, 6, 7] below, but the grid has 7 rows "
+     "(8 px patches at stride 4 on 32 px images); use method.min_offset >= 1 and "
+     "method.min_offset + method.prediction_steps <= 7"),
+    ({"patch": 40}, "method.patch=40 does not fit 32 px images; use 1 <= method.patch <= 32"),
+    ({"stride": 0}, "method.stride=0 must be > 0"),
+])
+def test_a_patch_grid_the_offsets_do_not_fit_is_a_one_line_error_naming_valid_values(options, message):
+    with pytest.raises(UserError) as error:
+        CPC(small_cnn(channels=(8, 16)), image_size=32, **options)
+    assert str(error.value) == message
 
 
 @pytest.mark.slow

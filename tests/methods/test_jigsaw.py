@@ -4,6 +4,8 @@ import pytest
 import torch
 
 from ssltrain.data.batch import Batch
+from ssltrain.encoders.vit import vit_tiny
+from ssltrain.errors import UserError
 from ssltrain.methods.jigsaw import Jigsaw, shuffled_tiles
 from ssltrain.pretext.permutations import max_hamming_permutations
 
@@ -38,11 +40,27 @@ def test_the_permutation_set_is_saved_with_the_weights():
     assert torch.equal(method.state_dict()["permutations"], max_hamming_permutations(16))
 
 
-def test_tiles_larger_than_their_cells_are_refused():
+@pytest.mark.parametrize("options,message", [
+    ({"tile": 11}, "method.tile=11 does not fit the 10 px cells of a 3x3 grid on 32 px images; use 1 <= method.tile <= 10"),
+    ({"grid": 1}, "method.grid=1 makes no puzzle; use method.grid >= 2"),
+    ({"grid": 2, "num_permutations": 30}, "method.num_permutations=30 exceeds the 24 orders to choose from (of 2x2 tiles, "
+                                          "method.permutation_candidates=20000); use method.num_permutations <= 24"),
+])
+def test_settings_that_make_no_puzzle_are_a_one_line_error_naming_valid_values(options, message):
     from ssltrain.encoders.small import small_cnn
 
-    with pytest.raises(ValueError, match="exceeds the 10 px cells"):
-        Jigsaw(small_cnn(channels=(8, 16)), image_size=32, tile=11)
+    with pytest.raises(UserError) as error:
+        Jigsaw(small_cnn(channels=(8, 16)), image_size=32, **options)
+    assert str(error.value) == message
+
+
+def test_a_vit_takes_8_px_tiles_as_cut_when_they_are_whole_patches():
+    torch.manual_seed(0)
+    method = Jigsaw(vit_tiny(image_size=32, depth=1), image_size=32, num_permutations=16, head_hidden_dims=())
+    seen = []
+    method.encoder.conv_proj.register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape)))
+    method.training_step(Batch(views=[torch.randn(2, 3, 32, 32)], labels=torch.full((2,), -1)))
+    assert seen == [(2 * 9, 3, 8, 8)]
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ from ssltrain.data.batch import Batch
 from ssltrain.losses.mae import mae_loss
 from ssltrain.pretext.masking import random_token_mask
 from ssltrain.methods.mae import MAE
-from ssltrain.parts.pos_embed import sincos_2d
+from ssltrain.parts.pos_embed import sincos_2d, sincos_2d_with_class
 from ssltrain.registry import ENCODERS
 
 SIZE = 16  # 4 x 4 patches of 4 px
@@ -47,17 +47,27 @@ def test_with_nothing_masked_the_masked_forward_is_the_plain_forward_up_to_token
         patches_plain = final_tokens[0][:, 1:]  # [B, N, D]
         mask = random_token_mask(3, 16, 0.0, x.device)
         assert not torch.equal(mask.keep, torch.arange(16).expand(3, -1)), "the test needs a shuffled order"
-        masked = method.encode_visible(x, mask.keep)  # [B, 1 + N, D] in shuffled order
+        masked = method.encoder.tokens(x, mask.keep)  # [B, 1 + N, D] in shuffled order
     unshuffled = masked[:, 1:].gather(1, mask.restore[..., None].expand(-1, -1, masked.shape[2]))
     torch.testing.assert_close(masked[:, 0], cls_plain, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(unshuffled, patches_plain, rtol=1e-5, atol=1e-5)
 
 
-def test_every_encoder_parameter_is_trained_by_the_reconstruction_loss():
+def test_every_encoder_parameter_but_the_fixed_positions_is_trained_by_the_reconstruction_loss():
     method = tiny_mae()
     method.training_step(Batch(views=[images()], labels=torch.full((3,), -1)))["loss"].backward()
     untrained = [name for name, p in method.encoder.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
-    assert not untrained
+    assert untrained == ["encoder.pos_embedding"]
+
+
+def test_encoder_positions_are_fixed_sine_cosine_left_out_of_the_optimizer():
+    method = tiny_mae()
+    positions = method.encoder.encoder.pos_embedding
+    assert torch.equal(positions[0], sincos_2d_with_class(192, 4))
+    assert not positions.requires_grad
+    grouped = {id(p) for group in method.param_groups() for p in group["params"]}
+    assert id(positions) not in grouped
+    assert {id(p) for p in method.parameters() if p.requires_grad} <= grouped
 
 
 def loss_inputs():

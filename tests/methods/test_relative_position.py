@@ -4,6 +4,8 @@ import pytest
 import torch
 
 from ssltrain.data.batch import Batch
+from ssltrain.encoders.small import small_cnn
+from ssltrain.errors import UserError
 from ssltrain.methods.relative_position import OFFSETS, RelativePosition, neighbour_pairs
 
 from pretext_testing import RecordingEncoder, cell_coded_images
@@ -29,6 +31,12 @@ def test_the_encoder_is_fed_the_nine_tiles_of_every_image():
     cells = seen[:, 0, 0, 0].reshape(6, 9)
     assert (cells == torch.arange(9.0)).all(), "each image's tiles come in row-major cell order"
     assert (seen == seen[:, :1, :1, :1]).all(), "each tile is cut from inside one cell"
+
+
+def test_tiles_larger_than_their_cells_are_a_one_line_error_naming_valid_sides():
+    with pytest.raises(UserError) as error:
+        RelativePosition(small_cnn(channels=(8, 16)), image_size=32, tile=11)
+    assert str(error.value) == "method.tile=11 does not fit the 10 px cells of a 3x3 grid on 32 px images; use 1 <= method.tile <= 10"
 
 
 def test_color_dropping_reaches_the_encoder():

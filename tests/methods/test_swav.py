@@ -170,12 +170,6 @@ def test_queue_pads_the_sinkhorn_batch_from_its_start_and_stores_the_global_crop
     assert torch.allclose(method.queues[1].features[6:12], newest, atol=1e-5), "the last push fills rows 6-11"
 
 
-def test_fewer_than_two_views_is_a_clear_error():
-    method = build()
-    with pytest.raises(ValueError, match="at least 2 views"):
-        method(Batch(views=[torch.randn(4, 3, 32, 32)], labels=torch.full((4,), -1)))
-
-
 @pytest.mark.slow
 @pytest.mark.learning
 def test_swav_pretraining_beats_a_random_encoder_on_heldout_knn(learn):
