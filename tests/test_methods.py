@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
 from ssltrain.data.batch import Batch
-from ssltrain.methods.base import SSLMethod, encode_views
+from ssltrain.methods.base import SSLMethod, encode_each, encode_views
 from ssltrain.optim.param_groups import default_param_groups
 from ssltrain.registry import ENCODERS, METHODS
 
@@ -89,3 +90,12 @@ def test_encode_views_runs_same_size_views_together_and_keeps_their_order():
     outputs = encode_views(views, network)
     assert sorted(calls) == [2, 4]
     assert [o.tolist() for o in outputs] == [[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]
+
+
+def test_encode_each_gives_every_view_what_the_network_gives_it_alone():
+    network = nn.BatchNorm1d(3, affine=False).train()  # normalises over whatever batch it is given
+    generator = torch.Generator().manual_seed(0)
+    views = [torch.randn(8, 3, generator=generator), 10 + torch.randn(8, 3, generator=generator)]
+    outputs = encode_each(views, network)
+    for view, output in zip(views, outputs):
+        torch.testing.assert_close(output, network(view))

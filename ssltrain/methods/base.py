@@ -62,8 +62,10 @@ class SSLMethod(nn.Module):
 
 
 def encode_views(views: Sequence[torch.Tensor], network: Callable[[torch.Tensor], torch.Tensor]) -> list[torch.Tensor]:
-    """`network` on each view, running views of the same size as one batch (faster, and
-    BatchNorm sees all of them, as in SimCLR's reference code). Returns one output per view."""
+    """`network` on each view, running views of the same size as one batch, so BatchNorm
+    normalises them together. For the methods whose reference code concatenates views:
+    SimCLR (its TF code), SupCon (SupContrast's main_supcon.py), and DINO / SwAV, whose
+    multi-crop wrapper runs the crops of one resolution together. Returns one output per view."""
     outputs: list[torch.Tensor | None] = [None] * len(views)
     by_size: dict[tuple[int, ...], list[int]] = {}
     for index, view in enumerate(views):
@@ -73,3 +75,10 @@ def encode_views(views: Sequence[torch.Tensor], network: Callable[[torch.Tensor]
         for i, part in zip(indices, chunk.chunk(len(indices))):
             outputs[i] = part
     return outputs  # type: ignore[return-value]
+
+
+def encode_each(views: Sequence[torch.Tensor], network: Callable[[torch.Tensor], torch.Tensor]) -> list[torch.Tensor]:
+    """`network` on each view on its own, so BatchNorm normalises, and keeps running
+    statistics of, one view at a time. For the methods whose reference code runs the views
+    one by one: BYOL, SimSiam, MoCo v2 and v3, NNCLR, Barlow Twins, VICReg."""
+    return [network(view) for view in views]

@@ -12,6 +12,7 @@ Step-based settings are fractions of the run's steps, since a method sees only
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
@@ -19,24 +20,41 @@ import torch.nn.functional as F
 from torch import nn
 
 from ssltrain.data.batch import Batch
-from ssltrain.parts.heads import mlp
+from ssltrain.errors import check_choice
+from ssltrain.parts.heads import NORMS, mlp
 from ssltrain.losses.dino import dino_loss, updated_center
-from ssltrain.methods.base import SSLMethod, encode_views
-from ssltrain.methods.families.multicrop import GLOBAL_CROPS, check_crops, crop_encoder
+from ssltrain.methods.base import encode_views
+from ssltrain.methods.families.multicrop import GLOBAL_CROPS, MultiCropMethod
 from ssltrain.parts.prototypes import Prototypes
 from ssltrain.parts.momentum import cosine_momentum, ema_update, frozen_copy
 from ssltrain.registry import METHODS
 
 
 class DINOHead(nn.Module):
-    """MLP (in -> hidden -> hidden -> bottleneck), L2 normalisation, then a weight-normalised
-    bias-free layer to out_dim (its norm fixed to 1, the paper's default) (sec. 3.1, appendix).
-    The paper's MLP uses GELU; heads.mlp uses ReLU."""
+    """MLP (in -> hidden -> hidden -> bottleneck, GELU), L2 normalisation, then a
+    weight-normalised bias-free layer to out_dim (its norm fixed to 1, the paper's default)
+    (sec. 3.1, appendix).
+
+    Initialised as facebookresearch/dino vision_transformer.py DINOHead: the MLP's Linear
+    weights truncated normal with std 0.02 and zero biases (its trunc_normal_, like torch's,
+    cuts at -2 and 2 absolute, 100 std: in effect a plain normal); the last layer keeps
+    nn.Linear's default init, since DINOHead builds it after applying `_init_weights`."""
 
     def __init__(self, in_dim: int, hidden_dim: int, bottleneck_dim: int, out_dim: int, norm: Optional[str]):
         super().__init__()
-        self.mlp = mlp([in_dim, hidden_dim, hidden_dim, bottleneck_dim], hidden_norm=norm)
+        if norm is not None:
+            check_choice("method.head_norm", norm, tuple(NORMS))
+        self.mlp = mlp([in_dim, hidden_dim, hidden_dim, bottleneck_dim], hidden_norm=norm, activation="gelu")
+        for layer in self.mlp:
+            if isinstance(layer, nn.Linear):
+                nn.init.trunc_normal_(layer.weight, std=0.02)
+                if layer.bias is not None:
+                    nn.init.zeros_(layer.bias)
         self.last_layer = Prototypes(bottleneck_dim, out_dim, normalize_weight=True)
+        # nn.Linear's default, uniform within +-1/sqrt(in): the forward sees only the rows'
+        # directions, but their norm (about 1/sqrt(3)) sets how fast the directions move
+        bound = 1 / math.sqrt(bottleneck_dim)
+        nn.init.uniform_(self.last_layer.weight, -bound, bound)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.last_layer(F.normalize(self.mlp(features), dim=1))  # [B, out_dim]
@@ -51,9 +69,7 @@ def teacher_temperature(step: int, total_steps: int, start: float, end: float, w
 
 
 @METHODS.register("dino")
-class DINO(SSLMethod):
-    views = (GLOBAL_CROPS, None)
-
+class DINO(MultiCropMethod):
     def __init__(self, encoder: nn.Module, out_dim: int = 4096, hidden_dim: int = 2048, bottleneck_dim: int = 256,
                  head_norm: Optional[str] = None, student_temperature: float = 0.1,
                  warmup_teacher_temperature: float = 0.04, teacher_temperature: float = 0.07,
@@ -90,11 +106,9 @@ class DINO(SSLMethod):
         ema_update(self.teacher_head, self.head, momentum)
 
     def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
-        check_crops(batch.views)
-        student_encoder, teacher_encoder = crop_encoder(self.encoder), crop_encoder(self.teacher_encoder)
-        student = encode_views(batch.views, lambda x: self.head(student_encoder(x)))  # V x [B, K]
+        student = encode_views(batch.views, lambda x: self.head(self.encoder(x)))  # V x [B, K]
         with torch.no_grad():
-            teacher = encode_views(batch.views[:GLOBAL_CROPS], lambda x: self.teacher_head(teacher_encoder(x)))  # 2 x [B, K]
+            teacher = encode_views(batch.views[:GLOBAL_CROPS], lambda x: self.teacher_head(self.teacher_encoder(x)))  # 2 x [B, K]
         loss = dino_loss(student, teacher, self.center, self.student_temperature, self.teacher_temp)
         self.center.copy_(updated_center(self.center, torch.cat(teacher), self.center_momentum))
         return {"loss": loss, "teacher_temperature": self.teacher_temp.detach().clone()}

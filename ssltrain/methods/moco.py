@@ -11,6 +11,9 @@ cosine from `base_momentum` to `final_momentum` instead of a constant 0.999 (set
 0.999 for the paper's constant). There is no shuffle-BN: BatchNorm runs per rank or as
 SyncBatchNorm (trainer.sync_batchnorm). One queue serves both views and receives both
 views' keys each step.
+
+Defaults: solo-learn's CIFAR-10 recipe (scripts/pretrain/cifar/mocov2plus.yaml): temperature
+0.2, projector 2048 -> 256, queue 32768, momentum 0.99 -> 0.999 along a cosine.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from torch import nn
 from ssltrain.data.batch import Batch
 from ssltrain.parts.heads import mlp
 from ssltrain.losses.info_nce import info_nce
-from ssltrain.methods.base import encode_views
+from ssltrain.methods.base import encode_each
 from ssltrain.methods.families.momentum import MomentumMethod
 from ssltrain.parts.queue import FeatureQueue
 from ssltrain.registry import METHODS
@@ -42,7 +45,8 @@ class MoCo(MomentumMethod):
         self.queue = FeatureQueue(queue_size, proj_output_dim)
 
     def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
-        q1, q2 = encode_views(batch.views, lambda x: self.projector(self.encoder(x)))  # [B, D] each
+        # one view at a time, as in facebookresearch/moco moco/builder.py (queries and keys apart)
+        q1, q2 = encode_each(batch.views, lambda x: self.projector(self.encoder(x)))  # [B, D] each
         k1, k2 = self.targets(batch.views)  # [B, D] each, no gradient
         negatives = self.queue.features  # [K, D]: keys of earlier steps only
         loss = (info_nce(q1, k2, self.temperature, negatives) + info_nce(q2, k1, self.temperature, negatives)) / 2

@@ -11,6 +11,9 @@ Heads as in the reference code (facebookresearch/moco-v3, moco/builder.py): ever
 is Linear -> BatchNorm (-> ReLU on hidden layers), the projector's output BatchNorm has no
 affine; the projector has 2 layers on a CNN and 3 on a ViT, and the predictor's output
 has a BatchNorm on a ViT only. `proj_layers` / `pred_last_bn` override the choice.
+
+Defaults: solo-learn's CIFAR-10 recipe (scripts/pretrain/cifar/mocov3.yaml): temperature 0.2,
+projector 4096 -> 256, predictor hidden 4096, momentum 0.99 -> 1 along a cosine.
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ import torch
 from torch import nn
 
 from ssltrain.data.batch import Batch
+from ssltrain.errors import UserError
 from ssltrain.parts.heads import mlp
 from ssltrain.losses.info_nce import info_nce
-from ssltrain.methods.base import encode_views
+from ssltrain.methods.base import encode_each
 from ssltrain.methods.families.momentum import MomentumMethod
 from ssltrain.registry import METHODS
 
@@ -44,7 +48,7 @@ class MoCoV3(MomentumMethod):
             # the ViT recipe's --stop-grad-conv1 (sec. 4.2): a fixed random patch projection
             # steadies training; the momentum copy below inherits the frozen projection
             if not vit:
-                raise ValueError("mocov3 freeze_patch_embedding=true needs a ViT encoder")
+                raise UserError("method.freeze_patch_embedding=true needs a ViT encoder; use encoder=vit_tiny or vit_small")
             encoder.conv_proj.requires_grad_(False)
         super().__init__(encoder, projector, base_momentum, final_momentum=1.0)
         self.temperature = temperature
@@ -53,7 +57,8 @@ class MoCoV3(MomentumMethod):
                              last_norm="batch_noaffine" if last_bn else None)
 
     def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
-        q1, q2 = encode_views(batch.views, lambda x: self.predictor(self.projector(self.encoder(x))))  # [B, D] each
+        # one view at a time, as in facebookresearch/moco-v3 moco/builder.py
+        q1, q2 = encode_each(batch.views, lambda x: self.predictor(self.projector(self.encoder(x))))  # [B, D] each
         k1, k2 = self.targets(batch.views)  # [B, D] each, no gradient; negatives: the global batch's keys
         loss = 2 * self.temperature * (info_nce(q1, k2, self.temperature) + info_nce(q2, k1, self.temperature))
         return {"loss": loss}

@@ -8,6 +8,9 @@ its positive and the p2 of every other image of the global batch as negatives; s
 (L(NN(z1), p2) + L(NN(z2), p1)) / 2. The nearest neighbours come from the support set,
 so no gradient flows through them. The support set (a FeatureQueue) receives the first
 view's normalised projections after each step, as in solo-learn's nnclr.
+
+Defaults: solo-learn's CIFAR-10 recipe (scripts/pretrain/cifar/nnclr.yaml): temperature 0.2,
+projector 2048 -> 256, predictor hidden 4096, support set 65536.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from torch import nn
 from ssltrain.data.batch import Batch
 from ssltrain.parts.heads import mlp
 from ssltrain.losses.info_nce import info_nce
-from ssltrain.methods.base import SSLMethod, encode_views
+from ssltrain.methods.base import SSLMethod, encode_each
 from ssltrain.parts.queue import FeatureQueue
 from ssltrain.registry import METHODS
 
@@ -46,7 +49,8 @@ class NNCLR(SSLMethod):
         self.queue = FeatureQueue(queue_size, proj_output_dim)
 
     def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
-        z1, z2 = encode_views(batch.views, lambda x: self.projector(self.encoder(x)))  # [B, D] each
+        # one view at a time, as in solo-learn's nnclr (the paper's code is not public)
+        z1, z2 = encode_each(batch.views, lambda x: self.projector(self.encoder(x)))  # [B, D] each
         p1, p2 = self.predictor(z1), self.predictor(z2)  # [B, D] each
         support = self.queue.features  # [K, D]
         nn1, nn2 = nearest_neighbours(z1, support), nearest_neighbours(z2, support)  # [B, D] each, copies

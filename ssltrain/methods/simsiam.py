@@ -8,6 +8,9 @@ with D the negative cosine. The predictor keeps a fixed learning rate (sec. 4.4,
 
 Heads as in the reference code: projector Linear -> BN -> ReLU (x `proj_layers` - 1) ->
 Linear -> BN without affine; predictor Linear -> BN -> ReLU -> Linear (a bottleneck).
+
+Defaults: solo-learn's CIFAR-10 recipe (scripts/pretrain/cifar/simsiam.yaml): projector 3
+layers of 2048, predictor 2048 -> 512 -> 2048, the predictor's lr fixed (its static_lr).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from torch import nn
 from ssltrain.data.batch import Batch
 from ssltrain.parts.heads import mlp
 from ssltrain.losses.cosine import negative_cosine
-from ssltrain.methods.base import SSLMethod, encode_views
+from ssltrain.methods.base import SSLMethod, encode_each
 from ssltrain.optim.param_groups import default_param_groups
 from ssltrain.registry import METHODS
 
@@ -36,7 +39,8 @@ class SimSiam(SSLMethod):
         self.fixed_predictor_lr = fixed_predictor_lr
 
     def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
-        z1, z2 = encode_views(batch.views, lambda x: self.projector(self.encoder(x)))  # [B, D] each
+        # one view at a time, as in facebookresearch/simsiam simsiam/builder.py
+        z1, z2 = encode_each(batch.views, lambda x: self.projector(self.encoder(x)))  # [B, D] each
         p1, p2 = self.predictor(z1), self.predictor(z2)  # [B, D] each
         loss = (negative_cosine(p1, z2) + negative_cosine(p2, z1)) / 2  # the targets z are detached inside
         return {"loss": loss}

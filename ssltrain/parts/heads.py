@@ -11,6 +11,10 @@ NORMS: dict[str, Callable[[int], nn.Module]] = {
     "batch_noaffine": lambda dim: nn.BatchNorm1d(dim, affine=False),
     "layer": nn.LayerNorm,
 }
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": lambda: nn.ReLU(inplace=True),
+    "gelu": nn.GELU,
+}
 
 
 def _norm(name: Optional[str], dim: int) -> list[nn.Module]:
@@ -21,10 +25,12 @@ def _norm(name: Optional[str], dim: int) -> list[nn.Module]:
     return [NORMS[name](dim)]
 
 
-def mlp(dims: Sequence[int], hidden_norm: Optional[str] = "batch", last_norm: Optional[str] = None) -> nn.Sequential:
+def mlp(dims: Sequence[int], hidden_norm: Optional[str] = "batch", last_norm: Optional[str] = None,
+        activation: str = "relu") -> nn.Sequential:
     """Linear layers through `dims` = [in, hidden..., out].
 
-    Every hidden layer is Linear -> norm -> ReLU; the last is Linear -> `last_norm`.
+    Every hidden layer is Linear -> norm -> `activation` (a key of ACTIVATIONS); the last is
+    Linear -> `last_norm`.
     A linear layer followed by a norm has no bias (the norm's shift does its job).
     """
     if len(dims) < 2:
@@ -36,5 +42,5 @@ def mlp(dims: Sequence[int], hidden_norm: Optional[str] = "batch", last_norm: Op
         layers.append(nn.Linear(width_in, width_out, bias=norm is None))
         layers.extend(_norm(norm, width_out))
         if not last:
-            layers.append(nn.ReLU(inplace=True))
+            layers.append(ACTIVATIONS[activation]())
     return nn.Sequential(*layers)

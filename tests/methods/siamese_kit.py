@@ -56,7 +56,8 @@ def naive_info_nce(query, key, temperature, negatives=None) -> float:
     return total / len(query)
 
 
-def both_views(network, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-    """`network` on the two views run as one batch (as encode_views does), split again."""
+def each_view(network, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """`network` on each of the two views on its own (as encode_each does), without a graph."""
     with torch.no_grad():
-        return network(torch.cat(batch.views)).chunk(2)
+        first, second = (network(view) for view in batch.views)
+        return first, second

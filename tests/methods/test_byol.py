@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from siamese_kit import SMALL_HEADS, both_views, tiny_cnn, two_views
+from siamese_kit import SMALL_HEADS, each_view, tiny_cnn, two_views
 
 from ssltrain.methods.byol import BYOL
 
@@ -20,8 +20,8 @@ def unit(v: torch.Tensor) -> torch.Tensor:
 def test_loss_sums_both_directions_of_the_squared_distance_of_unit_vectors():
     method, batch = BYOL(tiny_cnn(), pred_hidden_dim=32, **SMALL_HEADS), two_views(size=4)
     method.train()
-    p1, p2 = both_views(lambda x: method.predictor(method.projector(method.encoder(x))), batch)
-    t1, t2 = both_views(lambda x: method.momentum_projector(method.momentum_encoder(x)), batch)
+    p1, p2 = each_view(lambda x: method.predictor(method.projector(method.encoder(x))), batch)
+    t1, t2 = each_view(lambda x: method.momentum_projector(method.momentum_encoder(x)), batch)
     expected = sum(float(((unit(p[i]) - unit(t[i])) ** 2).sum()) / 4 for p, t in ((p1, t2), (p2, t1)) for i in range(4))
     with torch.no_grad():
         loss = method(batch)["loss"]

@@ -6,12 +6,14 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
 from ssltrain.data.batch import Batch
 from ssltrain.encoders.small import small_cnn
 from ssltrain.encoders.vit import vit_tiny
+from ssltrain.errors import UserError
 from ssltrain.losses.dino import dino_loss, updated_center
-from ssltrain.methods.dino import DINO, teacher_temperature
+from ssltrain.methods.dino import DINO, DINOHead, teacher_temperature
 from ssltrain.parts.momentum import cosine_momentum
 from siamese_kit import sgd_step
 from two_ranks import run_on_two_ranks
@@ -138,6 +140,48 @@ def test_one_step_with_a_vit_on_global_and_local_crops():
     outputs = sgd_step(method, multicrop_batch(size=4, global_size=32, local_crops=2), step=0, total_steps=10, lr=0.5)
     assert torch.isfinite(outputs["loss"])
     assert all(not torch.equal(b, p) for b, p in zip(before, method.encoder.parameters()))
+
+
+def wide_head() -> DINOHead:
+    """Wide enough that the init's statistics show in one draw."""
+    torch.manual_seed(0)
+    return DINOHead(in_dim=256, hidden_dim=512, bottleneck_dim=256, out_dim=64, norm=None)
+
+
+def test_the_heads_hidden_activations_are_gelu():
+    activations = [layer for layer in wide_head().mlp if not isinstance(layer, nn.Linear)]
+    assert len(activations) == 2 and all(isinstance(layer, nn.GELU) for layer in activations)
+
+
+def test_the_heads_mlp_starts_with_weights_of_std_002_and_zero_biases():
+    # facebookresearch/dino DINOHead._init_weights: trunc_normal_(std=.02), biases 0; its cut at
+    # +-2 absolute leaves the std at 0.02 (nn.Linear's default would give 1 / sqrt(3 * in))
+    linears = [layer for layer in wide_head().mlp if isinstance(layer, nn.Linear)]
+    assert len(linears) == 3
+    for layer in linears:
+        assert layer.weight.std().item() == pytest.approx(0.02, rel=0.05)
+        assert layer.weight.mean().abs().item() < 0.001
+        assert layer.bias is None or torch.equal(layer.bias, torch.zeros_like(layer.bias))
+
+
+def test_the_last_layer_starts_as_nn_linears_default_with_rows_of_norm_about_one_over_root_3():
+    weight = wide_head().last_layer.weight  # [64, 256]
+    assert weight.abs().max().item() <= 1 / math.sqrt(256)
+    assert weight.norm(dim=1).mean().item() == pytest.approx(1 / math.sqrt(3), rel=0.05)
+
+
+def test_the_last_layer_scores_with_unit_rows_whatever_their_stored_norm():
+    head, features = wide_head(), torch.randn(4, 256)
+    before = head(features)
+    with torch.no_grad():
+        head.last_layer.weight.mul_(torch.rand(64, 1) + 0.5)  # a different norm for every row
+    torch.testing.assert_close(head(features), before)
+
+
+def test_an_unknown_head_norm_is_refused_in_one_line_naming_the_valid_norms():
+    with pytest.raises(UserError) as error:
+        build(head_norm="foo")
+    assert str(error.value) == "method.head_norm='foo' is not valid; choose one of: batch, batch_noaffine, layer"
 
 
 @pytest.mark.slow

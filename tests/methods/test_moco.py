@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from siamese_kit import SMALL_HEADS, both_views, naive_info_nce, sgd_step, tiny_cnn, two_views
+from siamese_kit import SMALL_HEADS, each_view, naive_info_nce, sgd_step, tiny_cnn, two_views
 
 from ssltrain.methods.moco import MoCo
 
@@ -21,15 +21,15 @@ def test_loss_averages_infonce_of_each_view_against_the_other_views_key_and_the_
     method, batch = build(), two_views(size=4)
     method.train()
     queue = method.queue.features.clone()
-    q1, q2 = both_views(lambda x: method.projector(method.encoder(x)), batch)
-    k1, k2 = both_views(lambda x: method.momentum_projector(method.momentum_encoder(x)), batch)
+    q1, q2 = each_view(lambda x: method.projector(method.encoder(x)), batch)
+    k1, k2 = each_view(lambda x: method.momentum_projector(method.momentum_encoder(x)), batch)
     expected = (naive_info_nce(q1, k2, 0.2, queue) + naive_info_nce(q2, k1, 0.2, queue)) / 2
     with torch.no_grad():
         loss = method(batch)["loss"]
     assert math.isclose(loss.item(), expected, rel_tol=1e-4)
 
 
-def test_the_queue_receives_both_views_keys_after_a_step():
+def test_the_queue_receives_each_view_keys_after_a_step():
     method, batch = build(), two_views(size=8)
     method.train()
     k1, k2 = method.targets(batch.views)  # the keys of this step, before the momentum update

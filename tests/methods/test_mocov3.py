@@ -9,9 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from siamese_kit import IMAGE_SIZE, SMALL_HEADS, both_views, naive_info_nce, sgd_step, tiny_cnn, two_views
+from siamese_kit import IMAGE_SIZE, SMALL_HEADS, each_view, naive_info_nce, sgd_step, tiny_cnn, two_views
 
 from ssltrain.encoders.vit import vit_tiny
+from ssltrain.errors import UserError
 from ssltrain.methods.mocov3 import MoCoV3
 
 
@@ -27,8 +28,8 @@ def linear_layers(head: nn.Sequential) -> int:
 def test_loss_is_2t_times_the_sum_of_both_directions_with_the_batch_as_negatives():
     method, batch = MoCoV3(tiny_cnn(), temperature=0.5, pred_hidden_dim=32, **SMALL_HEADS), two_views(size=4)
     method.train()
-    q1, q2 = both_views(lambda x: method.predictor(method.projector(method.encoder(x))), batch)
-    k1, k2 = both_views(lambda x: method.momentum_projector(method.momentum_encoder(x)), batch)
+    q1, q2 = each_view(lambda x: method.predictor(method.projector(method.encoder(x))), batch)
+    k1, k2 = each_view(lambda x: method.momentum_projector(method.momentum_encoder(x)), batch)
     expected = 2 * 0.5 * (naive_info_nce(q1, k2, 0.5) + naive_info_nce(q2, k1, 0.5))
     with torch.no_grad():
         loss = method(batch)["loss"]
@@ -62,9 +63,11 @@ def test_freezing_the_patch_embedding_keeps_it_at_its_random_init():
     assert method.encoder.conv_proj.weight.grad is None
 
 
-def test_freezing_the_patch_embedding_of_a_cnn_is_refused():
-    with pytest.raises(ValueError, match="needs a ViT"):
+def test_freezing_the_patch_embedding_of_a_cnn_is_refused_in_one_line_naming_the_vit_encoders():
+    with pytest.raises(UserError) as error:
         MoCoV3(tiny_cnn(), freeze_patch_embedding=True, **SMALL_HEADS)
+    assert str(error.value) == ("method.freeze_patch_embedding=true needs a ViT encoder; "
+                                "use encoder=vit_tiny or vit_small")
 
 
 @pytest.mark.slow

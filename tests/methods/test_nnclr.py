@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from siamese_kit import SMALL_HEADS, both_views, naive_info_nce, sgd_step, tiny_cnn, two_views
+from siamese_kit import SMALL_HEADS, each_view, naive_info_nce, sgd_step, tiny_cnn, two_views
 
 from ssltrain.methods.nnclr import NNCLR, nearest_neighbours
 
@@ -41,7 +41,7 @@ def test_loss_averages_infonce_of_each_views_neighbour_against_the_other_views_p
     method, batch = build(), two_views(size=4)
     method.train()
     support = method.queue.features.clone()
-    z1, z2 = both_views(lambda x: method.projector(method.encoder(x)), batch)
+    z1, z2 = each_view(lambda x: method.projector(method.encoder(x)), batch)
     with torch.no_grad():
         p1, p2 = method.predictor(z1), method.predictor(z2)
     nn1 = torch.stack([naive_nearest(z, support) for z in z1])
@@ -55,7 +55,7 @@ def test_loss_averages_infonce_of_each_views_neighbour_against_the_other_views_p
 def test_the_support_set_receives_the_first_views_projections_after_a_step():
     method, batch = build(), two_views(size=8)
     method.train()
-    z1, _ = both_views(lambda x: method.projector(method.encoder(x)), batch)
+    z1, _ = each_view(lambda x: method.projector(method.encoder(x)), batch)
     untouched = method.queue.features[8:].clone()
     sgd_step(method, batch)
     torch.testing.assert_close(method.queue.features[:8], F.normalize(z1, dim=1))

@@ -14,7 +14,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ssltrain.methods.base import SSLMethod, encode_views
+from ssltrain.methods.base import SSLMethod, encode_each
 from ssltrain.parts.momentum import cosine_momentum, ema_update, frozen_copy
 
 
@@ -31,8 +31,9 @@ class MomentumMethod(SSLMethod):
 
     @torch.no_grad()
     def targets(self, views: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        """The momentum network's projection of each view ([B, D] each), without a graph."""
-        return encode_views(views, lambda x: self.momentum_projector(self.momentum_encoder(x)))
+        """The momentum network's projection of each view ([B, D] each), without a graph;
+        one view at a time, as the three methods' reference code does."""
+        return encode_each(views, lambda x: self.momentum_projector(self.momentum_encoder(x)))
 
     def after_optimizer_step(self, step: int, total_steps: int) -> None:
         momentum = self.momentum(step, total_steps)

@@ -8,7 +8,7 @@ from torch import nn
 
 from ssltrain.data.batch import Batch
 from ssltrain.parts.heads import mlp
-from ssltrain.methods.base import SSLMethod
+from ssltrain.methods.base import SSLMethod, encode_each
 
 
 class TwoViewProjection(SSLMethod):
@@ -20,7 +20,7 @@ class TwoViewProjection(SSLMethod):
         self.projector = mlp([encoder.out_dim, *hidden, proj_output_dim])
 
     def project(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Projections of the two views, [B, D] each. One view at a time, so BatchNorm
-        normalises each view on its own batch, as both papers' reference code does."""
-        z1, z2 = (self.projector(self.encoder(view)) for view in batch.views)  # [B, D] each
+        """Projections of the two views, [B, D] each, one view at a time as both papers'
+        reference code does."""
+        z1, z2 = encode_each(batch.views, lambda x: self.projector(self.encoder(x)))  # [B, D] each
         return z1, z2
