@@ -59,7 +59,7 @@ def main(argv: list[str]) -> None:
     v2_views = MultiViewTransform(views, size, *stats)
     peer_views = [peer_transform(view, size, *stats) for view in views for _ in range(view.count)]
     per_sample = {
-        "cpu backend: torchvision.transforms.v2 per sample": lambda: [v2_views(image.permute(2, 0, 1)) for image in sample],
+        "per_sample backend: torchvision.transforms.v2 per sample": lambda: [v2_views(image.permute(2, 0, 1)) for image in sample],
         "peers: PIL + torchvision.transforms per sample": lambda: [
             [pipeline(image) for pipeline in peer_views] for image in map(Image.fromarray, sample.numpy())],
     }
@@ -71,7 +71,7 @@ def main(argv: list[str]) -> None:
     print(f"augmentation={args.augmentation}, {sum(v.count for v in views)} views of {size} px, "
           f"{args.threads} torch thread(s)")
     results = {name: seconds_per_image(work, len(sample), args.repeats) for name, work in per_sample.items()}
-    results[f"gpu backend: batched, batch {args.batch_size} on {device}"] = seconds_per_image(
+    results[f"batched backend: batch {args.batch_size} on {device}"] = seconds_per_image(
         lambda: batched(on_device, generator), args.batch_size, args.repeats, sync)
     fastest_per_sample = min(value for name, value in results.items() if "per sample" in name)
     for name, value in results.items():

@@ -2,10 +2,10 @@
 """Pretraining throughput of ssltrain's data backends against the peers' pipeline.
 
 For every method x encoder x backend x compile setting: the real training step
-(ssltrain.engine.PretrainLoop: autocast, optimizer, schedules, method hooks) on the same
-model, batch size and precision, fed by
-  gpu         ssltrain's batched augmentation on the device (DeviceLoader)
-  cpu         ssltrain's CPU path: torchvision.transforms.v2 per sample in DataLoader workers
+(ssltrain.engine.TrainStep in a PretrainLoop: autocast, optimizer, schedules, method hooks) on
+the same model, batch size and precision, fed by
+  batched     ssltrain's batched augmentation on the device (DeviceLoader)
+  per_sample  ssltrain's per-sample path: torchvision.transforms.v2 in DataLoader workers
   dataloader  the peers' pipeline (solo-learn, lightly): PIL + torchvision.transforms in
               DataLoader workers (scripts/peer_baseline.py)
 all in this process on this device. Images/s are timed over `--steps` steps after
@@ -43,11 +43,11 @@ from peer_baseline import PeerLoader  # noqa: E402
 from ssltrain.runtime.checkpoint import Progress  # noqa: E402
 from ssltrain.cli import compose_settings, group_choices  # noqa: E402
 from ssltrain.data.pipeline import pretrain_loader  # noqa: E402
-from ssltrain.engine import PretrainLoop  # noqa: E402
+from ssltrain.build import build_method, build_optimizer, load_data, select_device, select_precision  # noqa: E402
+from ssltrain.engine import PretrainLoop, TrainStep  # noqa: E402
 from ssltrain.errors import UserError  # noqa: E402
-from ssltrain.run import build_method, build_optimizer, load_data, select_device, select_precision  # noqa: E402
 
-BACKENDS = ("gpu", "dataloader", "cpu")
+BACKENDS = ("batched", "dataloader", "per_sample")
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = ["--methods", "simclr", "--encoders", "small_cnn", "--compile", "off", "--batch-size", "16", "--images", "64",
          "--warmup", "1", "--steps", "2", "--workers", "0", "--device", "cpu"]
@@ -95,7 +95,7 @@ class TimedLoader:
     def __init__(self, inner, warmup: int, steps: int):
         self.inner, self.warmup = inner, warmup
         self.steps_per_epoch = warmup + steps
-        self.device, self.sampler, self.skipped_images = inner.device, inner.sampler, 0
+        self.device, self.skipped_images = inner.device, 0
         self.seconds = float("nan")
 
     def epoch(self, epoch: int, start_step: int = 0):
@@ -120,12 +120,12 @@ def measure(args: argparse.Namespace, method_name: str, encoder: str, backend: s
     settings = compose_settings([
         f"method={method_name}", f"encoder={encoder}", *data_overrides(args), f"trainer.batch_size={args.batch_size}",
         f"trainer.precision={args.precision}", f"trainer.compile={str(compiled).lower()}", f"trainer.device={args.device}",
-        f"augmentation.backend={'cpu' if backend == 'dataloader' else backend}", "eval=none", *args.overrides])
+        f"augmentation.backend={'per_sample' if backend == 'dataloader' else backend}", "eval=none", *args.overrides])
     trainer = settings.trainer
     device = select_device(trainer.device)
     precision = select_precision(trainer.precision, device)
     torch.manual_seed(trainer.seed)
-    method = build_method(settings, splits).to(device)
+    method = build_method(settings, splits.image_size, splits.mean, splits.std).to(device)
     if trainer.channels_last:
         method.to(memory_format=torch.channels_last)
     view_args = (splits.train, settings.augmentation.views if backend == "dataloader" else settings.augmentation,
@@ -136,9 +136,9 @@ def measure(args: argparse.Namespace, method_name: str, encoder: str, backend: s
         loader = pretrain_loader(*view_args, trainer.seed, device, args.workers, channels_last=trainer.channels_last)
     optimizer, schedule = build_optimizer(settings, method, loader.steps_per_epoch)
     timed = TimedLoader(loader, args.warmup, args.steps)
-    loop = PretrainLoop(method=method, model=torch.compile(method) if compiled else method, optimizer=optimizer,
-                        schedule=schedule, loader=timed, precision=precision, epochs=1, seed=trainer.seed,
-                        log_every=10**9)
+    step = TrainStep(method, torch.compile(method) if compiled else method, optimizer, schedule,
+                     total_steps=loader.steps_per_epoch, device_type=device.type, precision=precision, seed=trainer.seed)
+    loop = PretrainLoop(step=step, loader=timed, epochs=1, log_every=10**9)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     loop.run(Progress())
@@ -175,19 +175,19 @@ def check_choices(args: argparse.Namespace) -> None:
 
 
 def speedups(records: list[dict]) -> dict[tuple, float]:
-    """gpu images/s over dataloader images/s, per (method, encoder, compile)."""
+    """batched images/s over dataloader images/s, per (method, encoder, compile)."""
     rate = {(r["method"], r["encoder"], r["compile"], r["backend"]): r.get("images_per_second") for r in records}
     return {key[:3]: value / rate[(*key[:3], "dataloader")] for key, value in rate.items()
-            if key[3] == "gpu" and value and rate.get((*key[:3], "dataloader"))}
+            if key[3] == "batched" and value and rate.get((*key[:3], "dataloader"))}
 
 
 def table(records: list[dict]) -> str:
     ratio = speedups(records)
-    lines = ["| method | encoder | compile | backend | images/s | peak GB | gpu / dataloader |", "|---" * 7 + "|"]
+    lines = ["| method | encoder | compile | backend | images/s | peak GB | batched / dataloader |", "|---" * 7 + "|"]
     for r in records:
         rate = f"{r['images_per_second']:,.0f}" if r.get("images_per_second") else f"error: {r.get('error')}"
         memory = f"{r['peak_memory_gb']:.2f}" if r.get("peak_memory_gb") is not None else "-"
-        speed = ratio.get((r["method"], r["encoder"], r["compile"])) if r["backend"] == "gpu" else None
+        speed = ratio.get((r["method"], r["encoder"], r["compile"])) if r["backend"] == "batched" else None
         lines.append(f"| {r['method']} | {r['encoder']} | {'on' if r['compile'] else 'off'} | {r['backend']} | {rate} | "
                      f"{memory} | {f'{speed:.2f}x' if speed else ''} |")
     return "\n".join(lines)

@@ -8,7 +8,6 @@ backends, so the speedup is measured side by side. The recipes are the same View
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Iterator, Sequence
 
 import torch
@@ -63,7 +62,6 @@ class PeerLoader:
                                  persistent_workers=num_workers > 0)
         self.device = device
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.sampler = SimpleNamespace(world_size=1)  # what PretrainLoop reads of a sampler
         self.skipped_images = 0
 
     @property

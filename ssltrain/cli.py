@@ -1,9 +1,10 @@
 """The `ssltrain` command: Hydra composes configs/, run.py does the work.
 
 Before Hydra starts, every override is checked (each value of a sweep too): a config
-choice against the group's files, a key against the composed config, and the whole
-config against the typed schemas. A mistake fails in one line naming the valid choices,
-before a multirun launches any job.
+choice against the group's files, a key against the composed config, the whole config
+against the typed schemas, and the method, encoder and views it names are built once
+(build.check_settings). A mistake fails in one line naming the valid choices, before a
+multirun launches any job.
 """
 
 from __future__ import annotations
@@ -14,22 +15,33 @@ import sys
 from pathlib import Path
 
 import hydra
+from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, ListConfig
 
-from ssltrain.config import Settings, parse_config
+from ssltrain.build import check_settings
+from ssltrain.config import REGISTRY_GROUPS, Settings, code_defaults, parse_config
 from ssltrain.errors import UserError
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-GROUPS = ("method", "encoder", "dataset", "augmentation", "optimizer", "eval")
+GROUPS = (*REGISTRY_GROUPS, "augmentation", "experiment")  # chosen by name: one file each under configs/
 
 log = logging.getLogger("ssltrain")
 
 
 def group_choices(group: str) -> list[str]:
     return sorted(path.stem for path in (CONFIG_DIR / group).glob("*.yaml"))
+
+
+def store_code_defaults() -> None:
+    """Every registered entry's defaults from the code as Hydra config `schema/<group>/<name>`,
+    which configs/config.yaml composes beneath the entry's YAML file."""
+    store = ConfigStore.instance()
+    for group, registry in REGISTRY_GROUPS.items():
+        for name in registry.names():
+            store.store(group=f"schema/{group}", name=name, node=code_defaults(group, name))
 
 
 def _compose(overrides: list[str]) -> DictConfig:
@@ -46,6 +58,13 @@ def compose_settings(overrides: list[str]) -> Settings:
     """Typed settings for these overrides, exactly as the command line would build them."""
     preflight(overrides)
     return parse_config(_compose(overrides))
+
+
+def _settings(overrides: list[str]) -> Settings:
+    """Composed, typed and checked: the method, encoder and views build."""
+    settings = parse_config(_compose(overrides))
+    check_settings(settings)
+    return settings
 
 
 def _index(node, part: str):
@@ -112,7 +131,7 @@ def preflight(args: list[str]) -> None:
         for value in options[1:]:
             combinations.add(tuple(first[:index] + [value] + first[index + 1 :]))
     for combination in sorted(combinations):
-        parse_config(_compose(list(combination)))
+        _settings(list(combination))
 
 
 def _rank() -> int:
@@ -131,6 +150,9 @@ def _hydra_main(cfg: DictConfig) -> None:
     except UserError as error:
         print(f"ssltrain: error: {error}", file=sys.stderr)
         sys.exit(2)
+
+
+store_code_defaults()
 
 
 def main() -> None:

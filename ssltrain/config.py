@@ -1,9 +1,16 @@
 """Typed settings: the only place that turns Hydra's composed config into Python objects.
 
-Fixed sections (trainer, augmentation) are plain dataclasses. A registry group entry
-(method, encoder, dataset, optimizer, eval) is validated against a schema generated from
-the registered builder's signature plus the group's common fields, so a misspelt key or a
-wrong type fails at start with one line naming the key and the valid ones.
+Fixed sections (trainer, augmentation) are plain dataclasses whose values live in
+configs/. A registry group entry (method, encoder, dataset, optimizer, eval) is validated
+against a schema generated from the registered builder's signature plus the group's common
+fields, so a misspelt key or a wrong type fails at start with one line naming the key and
+the valid ones.
+
+Every default is written once. A builder's keyword defaults and the common fields'
+defaults are in the code; `code_defaults` turns them into the config node that Hydra
+composes under each entry's YAML (cli.py stores them as `schema/<group>/<name>`), so
+`--cfg job` shows them and the command line overrides them. A YAML file holds only what
+has no default in the code (tests/test_config.py checks that no key is written in both).
 """
 
 from __future__ import annotations
@@ -12,9 +19,9 @@ import dataclasses
 import inspect
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Optional, Tuple
+from typing import Any, Optional
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, ValidationError
 
 from ssltrain.augment.views import AugmentationConfig
@@ -39,6 +46,7 @@ class TrainerConfig:
     knn_every: int
     image_every: int
     sync_batchnorm: bool
+    clip_grad: Optional[float]
 
     def __post_init__(self) -> None:
         check_choice("trainer.device", self.device, ("auto", "cpu", "cuda"))
@@ -48,6 +56,8 @@ class TrainerConfig:
         check_positive("trainer.log_every", self.log_every)
         for key in ("knn_every", "image_every"):
             check_positive(f"trainer.{key}", getattr(self, key), allow_zero=True)
+        if self.clip_grad is not None:
+            check_positive("trainer.clip_grad", self.clip_grad)
 
 
 # Common fields of each registry group; builder arguments are added per entry.
@@ -81,14 +91,25 @@ class DatasetConfig:
 
 @dataclass(kw_only=True)
 class OptimizerConfig:
+    """The schedule every optimizer follows; each optimizer's own YAML gives lr, weight
+    decay and warm-up (they differ per optimizer), a method's recipe its values for it."""
+
     name: str
     lr: float  # for a batch of 256; the run uses lr * batch_size / 256
-    weight_decay: float = 0.0
-    weight_decay_end: Optional[float] = None  # cosine weight-decay schedule target (DINO)
-    warmup_epochs: float = 10.0
+    weight_decay: float
+    warmup_epochs: float  # linear warm-up; capped at warmup_max_fraction of the run
+    warmup_max_fraction: float = 0.1  # a run shorter than its recipe assumes warms up for at most this share
     warmup_start_lr: float = 0.0
     min_lr: float = 0.0  # where the cosine ends (absolute)
+    weight_decay_end: Optional[float] = None  # set to follow a cosine from weight_decay to this value (DINO)
+    bias_lr_scale: float = 1.0  # biases and norm parameters run at this multiple of the lr (Barlow Twins' LARS)
     options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_positive("optimizer.lr", self.lr, allow_zero=True)
+        check_positive("optimizer.warmup_epochs", self.warmup_epochs, allow_zero=True)
+        if not 0.0 <= self.warmup_max_fraction <= 1.0:
+            raise UserError(f"optimizer.warmup_max_fraction={self.warmup_max_fraction} must be in [0, 1]")
 
 
 @dataclass(kw_only=True)
@@ -112,13 +133,14 @@ class Settings:
     resolved: dict[str, Any]  # the resolved config as plain data, saved with every run
 
 
-_GROUPS: dict[str, tuple[type, Registry]] = {
+_GROUPS: dict[str, tuple[type, Registry]] = {  # each registry group's common fields and its registry
     "method": (MethodConfig, METHODS),
     "encoder": (EncoderConfig, ENCODERS),
     "dataset": (DatasetConfig, DATASETS),
     "optimizer": (OptimizerConfig, OPTIMIZERS),
     "eval": (EvalConfig, EVALUATORS),
 }
+REGISTRY_GROUPS: dict[str, Registry] = {group: registry for group, (_, registry) in _GROUPS.items()}
 TOP_LEVEL_KEYS = ("trainer", *_GROUPS, "augmentation", "checkpoint")
 
 
@@ -155,17 +177,39 @@ def _to_object(schema: type, node: Any, where: str) -> Any:
         raise UserError(f"'{where}.{error.full_key}': {reason}") from None
 
 
-def _parse_group(group: str, node: Any) -> Any:
+def _entry_schema(group: str, name: str) -> type:
+    """The dataclass an entry's node must fit: the group's common fields + the builder's arguments."""
+    common, registry = _GROUPS[group]
+    return dataclasses.make_dataclass(f"{group}_{name}", _builder_fields(registry, name), bases=(common,), kw_only=True)
+
+
+def code_defaults(group: str, name: str) -> dict[str, Any]:
+    """Every key of an entry with its default from the code ('???' where the code has none):
+    the node Hydra composes beneath the entry's YAML file."""
+    node = {}
+    for entry in dataclasses.fields(_entry_schema(group, name)):
+        if entry.name == "options":
+            continue
+        if entry.default is not dataclasses.MISSING:
+            node[entry.name] = entry.default
+        elif entry.default_factory is not dataclasses.MISSING:
+            node[entry.name] = entry.default_factory()
+        else:
+            node[entry.name] = MISSING
+    node["name"] = name
+    return node
+
+
+def parse_group(group: str, node: Any) -> Any:
+    """One group's node -> its common config with the builder's arguments in `options`."""
     common, registry = _GROUPS[group]
     if not isinstance(node, (dict, DictConfig)) or "name" not in node:
         raise UserError(f"config group '{group}' needs a 'name'; choose one of: {', '.join(registry.names())}")
-    name = node["name"]
-    extra = _builder_fields(registry, name)
-    schema = dataclasses.make_dataclass(f"{group}_{name}", extra, bases=(common,), kw_only=True)
+    schema = _entry_schema(group, node["name"])
     parsed = _to_object(schema, node, group)
-    common_names = {f.name for f in dataclasses.fields(common)}
-    options = {key: getattr(parsed, key) for key, _, _ in extra}
-    return common(**{key: getattr(parsed, key) for key in common_names if key != "options"}, options=options)
+    common_names = {f.name for f in dataclasses.fields(common)} - {"options"}
+    options = {f.name: getattr(parsed, f.name) for f in dataclasses.fields(schema) if f.name not in common_names | {"options"}}
+    return common(**{key: getattr(parsed, key) for key in common_names}, options=options)
 
 
 def parse_config(cfg: DictConfig | dict) -> Settings:
@@ -177,7 +221,7 @@ def parse_config(cfg: DictConfig | dict) -> Settings:
     unknown = sorted(set(resolved) - set(TOP_LEVEL_KEYS))
     if unknown:
         raise UserError(f"unknown top-level key '{unknown[0]}'; valid keys: {', '.join(TOP_LEVEL_KEYS)}")
-    groups = {group: _parse_group(group, resolved.get(group)) for group in _GROUPS}
+    groups = {group: parse_group(group, resolved.get(group)) for group in _GROUPS}
     return Settings(
         trainer=_to_object(TrainerConfig, resolved.get("trainer", {}), "trainer"),
         augmentation=_to_object(AugmentationConfig, resolved.get("augmentation", {}), "augmentation"),

@@ -72,6 +72,10 @@ class Registry(Generic[T]):
             and param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
         }
 
+    def accepts(self, name: str, argument: str) -> bool:
+        """Whether the builder takes `argument` (a context entry such as an evaluator's data)."""
+        return argument in inspect.signature(self.get(name)).parameters
+
     def build(self, name: str, context: dict[str, Any] | None = None, **kwargs: Any) -> T:
         """Call the builder with `kwargs` plus the context entries it declares."""
         builder = self.get(name)
@@ -80,9 +84,7 @@ class Registry(Generic[T]):
         return builder(**wanted, **kwargs)
 
 
-METHODS: Registry = Registry(
-    "method", "ssltrain.methods", context=frozenset({"encoder", "image_size", "num_classes", "mean", "std"})
-)
+METHODS: Registry = Registry("method", "ssltrain.methods", context=frozenset({"encoder", "image_size", "mean", "std"}))
 ENCODERS: Registry = Registry("encoder", "ssltrain.encoders", context=frozenset({"image_size"}))
 DATASETS: Registry = Registry("dataset", "ssltrain.data.sources")
 OPTIMIZERS: Registry = Registry("optimizer", "ssltrain.optim", context=frozenset({"params"}))

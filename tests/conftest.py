@@ -77,6 +77,11 @@ def learn(cifar10_root, random_scores):
     return check
 
 
+# A method that trains on each augmentation preset's views (a method checks the views it gets).
+PRESET_METHOD = {"simclr": "simclr", "byol": "byol", "multicrop": "swav", "weak": "rotation", "none": "rotation",
+                 "mae": "rotation"}
+
+
 def smoke(*overrides: str) -> list[str]:
     """SMOKE with `overrides` replacing entries for the same key; choosing a group
     (e.g. encoder=resnet18) also drops SMOKE's settings inside that group."""

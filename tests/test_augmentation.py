@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from conftest import PRESET_METHOD
 from ssltrain.cli import compose_settings, group_choices
 from ssltrain.augment.views import ViewConfig
 from ssltrain.augment.per_sample import MultiViewTransform, blur_kernel_size, denormalize
@@ -16,7 +17,7 @@ def image(seed=0):
 
 @pytest.mark.parametrize("preset", group_choices("augmentation"))
 def test_every_preset_makes_its_views_at_their_sizes_within_the_normalised_range(preset):
-    views_config = compose_settings([f"augmentation={preset}"]).augmentation.views
+    views_config = compose_settings([f"augmentation={preset}", f"method={PRESET_METHOD[preset]}"]).augmentation.views
     torch.manual_seed(0)
     views = MultiViewTransform(views_config, 32, MEAN, STD)(image())
     sizes = [view.size or 32 for view in views_config for _ in range(view.count)]

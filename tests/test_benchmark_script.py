@@ -23,12 +23,12 @@ def test_the_smoke_run_writes_one_complete_record_per_backend(tmp_path):
     done = _run(["--smoke", "--out", str(out)], tmp_path)
     assert done.returncode == 0, done.stderr
     records = json.loads(out.read_text())
-    assert sorted(r["backend"] for r in records) == ["cpu", "dataloader", "gpu"]
+    assert sorted(r["backend"] for r in records) == ["batched", "dataloader", "per_sample"]
     for record in records:
         assert all(key in record for key in REQUIRED_KEYS), record
         assert record["images_per_second"] > 0 and record["precision"] == "fp32" and record["compile"] is False
         assert "--smoke" in record["command"] and record["device"].startswith("cpu")
-    assert "| simclr | small_cnn | off | gpu |" in done.stdout
+    assert "| simclr | small_cnn | off | batched |" in done.stdout
 
 
 def test_an_unregistered_method_fails_before_any_measurement(tmp_path):
@@ -44,8 +44,8 @@ def _benchmark_module():
     return module
 
 
-def test_the_speedup_is_the_gpu_rate_over_the_dataloader_rate_of_the_same_setting():
+def test_the_speedup_is_the_batched_rate_over_the_dataloader_rate_of_the_same_setting():
     records = [{"method": "simclr", "encoder": "resnet18", "compile": c, "backend": b, "images_per_second": v}
-               for c, b, v in ((False, "gpu", 3000.0), (False, "dataloader", 1000.0), (True, "gpu", 5000.0),
+               for c, b, v in ((False, "batched", 3000.0), (False, "dataloader", 1000.0), (True, "batched", 5000.0),
                                (True, "dataloader", None))]
     assert _benchmark_module().speedups(records) == {("simclr", "resnet18", False): 3.0}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import REPO, run_cli, smoke
@@ -55,6 +56,28 @@ def test_a_run_logs_scalars_the_views_grid_and_hparams_to_tensorboard(finished_r
     assert "train/views" in events.Tags()["images"]
     assert [event.step for event in events.Scalars("eval/knn_top1")] == [8, 16], "kNN monitor every epoch"
     assert list((finished_run / "tensorboard" / "hparams").glob("events.*"))
+
+
+def test_a_run_logs_its_effective_schedule_at_start(finished_run):
+    log = (finished_run / "ssltrain.log").read_text()
+    # simclr's recipe warms up for 10 epochs; a 2-epoch run gets at most a tenth of its length
+    assert "warm-up 0.2 epochs (the recipe's 10, capped at 10% of the run)" in log
+
+
+def test_cfg_job_shows_the_chosen_optimizers_own_settings(tmp_path):
+    result = run_cli(["method=byol", "optimizer=adamw", "--cfg", "job"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    optimizer = yaml.safe_load(result.stdout)["optimizer"]
+    assert (optimizer["name"], optimizer["lr"], optimizer["weight_decay"]) == ("adamw", 1.0e-3, 0.05)
+    assert "trust_coefficient" not in optimizer and "momentum" not in optimizer
+
+
+def test_a_bad_method_argument_fails_before_any_work_in_one_line(tmp_path):
+    result = run_cli(["method=inpainting", "method.block=40", "dataset=synthetic"], tmp_path)
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line == "ssltrain: error: method.block=40 must be between 1 and the image size 32"
+    assert not (tmp_path / "outputs").exists()
 
 
 def test_a_bad_override_prints_one_line_and_exits_2(tmp_path):
@@ -106,11 +129,12 @@ def test_resume_from_a_path_continues_that_checkpoint_in_a_new_run(finished_run,
     assert json.loads(next(tmp_path.glob("outputs/**/results.json")).read_text())["epochs"] == 3
 
 
-def test_zero_epochs_evaluates_the_randomly_initialised_encoder(tmp_path):
+def test_zero_epochs_evaluates_the_randomly_initialised_encoder_with_its_batchnorm_statistics_estimated(tmp_path):
     result = run_cli(smoke("trainer.epochs=0"), tmp_path)
     assert result.returncode == 0, result.stderr
     results = json.loads((run_dirs(tmp_path)[0] / "results.json").read_text())
     assert results["epochs"] == 0 and results["images_per_second"] is None and "knn_top1" in results
+    assert "BatchNorm statistics estimated on 256 training images" in result.stdout
 
 
 def test_a_multirun_sweep_runs_every_combination(tmp_path):
@@ -165,4 +189,5 @@ def test_resume_never_starts_afresh_beside_an_unfinished_run(tmp_path):
     checkpoint_dir.mkdir(parents=True)
     (checkpoint_dir / "last.json").write_text(json.dumps({"identity": "whatever", "epoch": 1}))
     result = run_cli(smoke("trainer.epochs=1", "trainer.resume=never"), tmp_path)
-    assert result.returncode == 0 and "resumed" not in result.stderr
+    assert result.returncode == 0, result.stderr
+    assert "resuming" not in result.stdout + result.stderr and "resumed at" not in result.stdout + result.stderr

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import PRESET_METHOD, REPO
+from omegaconf import MISSING
+
 from ssltrain.cli import CONFIG_DIR, GROUPS, compose_settings, group_choices, preflight
+from ssltrain.config import code_defaults
 from ssltrain.errors import UserError
 from ssltrain.registry import DATASETS, ENCODERS, EVALUATORS, METHODS, OPTIMIZERS, Registry
 
 REGISTRIES = {"method": METHODS, "encoder": ENCODERS, "dataset": DATASETS, "optimizer": OPTIMIZERS, "eval": EVALUATORS}
-# what some choices need besides their name to compose
-REQUIRED = {("dataset", "imagefolder"): ["dataset.root=/tmp"]}
+# what some choices need besides their name to compose: a root, or a method taking their views
+REQUIRED = {("dataset", "imagefolder"): ["dataset.root=/tmp"],
+            **{("augmentation", preset): [f"method={method}"] for preset, method in PRESET_METHOD.items()}}
+CHOSEN = [(group, choice) for group in GROUPS if group != "experiment" for choice in group_choices(group)]
 
 
-@pytest.mark.parametrize("group,choice", [(g, c) for g in GROUPS for c in group_choices(g)])
+@pytest.mark.parametrize("group,choice", CHOSEN)
 def test_every_choice_of_every_group_composes_into_typed_settings(group, choice):
     settings = compose_settings([f"{group}={choice}", *REQUIRED.get((group, choice), [])])
     assert getattr(settings, group).name == choice
@@ -27,12 +31,35 @@ def test_config_files_of_a_group_are_exactly_its_registry_names(group):
     assert group_choices(group) == REGISTRIES[group].names()
 
 
-@pytest.mark.parametrize("group", GROUPS)
+@pytest.mark.parametrize("group", [group for group in GROUPS if group != "experiment"])
 def test_each_config_file_names_itself(group):
     for path in (CONFIG_DIR / group).glob("*.yaml"):
         content = yaml.safe_load(path.read_text())
         node = content[group] if group == "method" else content  # methods are `# @package _global_`
         assert node["name"] == path.stem, path
+
+
+@pytest.mark.parametrize("group,choice", [(group, choice) for group in REGISTRIES for choice in group_choices(group)])
+def test_no_yaml_file_repeats_a_default_the_code_holds(group, choice):
+    content = yaml.safe_load((CONFIG_DIR / group / f"{choice}.yaml").read_text())
+    node = content[group] if group == "method" else content
+    in_code = {key for key, value in code_defaults(group, choice).items() if value != MISSING and key != "name"}
+    assert not in_code & set(node), f"{group}/{choice}.yaml repeats the code's defaults of {sorted(in_code & set(node))}"
+
+
+@pytest.mark.parametrize("method", group_choices("method"))
+def test_a_method_file_chooses_its_recipe_and_sets_no_other_groups_values(method):
+    content = yaml.safe_load((CONFIG_DIR / "method" / f"{method}.yaml").read_text())
+    assert set(content) <= {"defaults", "method", "trainer"}, "optimizer values belong in recipe/<method>/<optimizer>.yaml"
+    assert content["method"] == {"name": method}, "a method's hyperparameters take their defaults from its code"
+    assert all(key.startswith("override /") for entry in content.get("defaults", []) for key in entry), \
+        "a method's defaults only choose other groups' entries"
+
+
+def test_every_recipe_file_is_for_a_registered_method_and_optimizer():
+    for path in (CONFIG_DIR / "recipe").glob("*/*.yaml"):
+        if path.parent.name != "shared":
+            assert path.parent.name in METHODS.names() and path.stem in OPTIMIZERS.names(), path
 
 
 def test_the_defaults_are_simclr_resnet18_cifar10_with_a_linear_probe():
@@ -45,7 +72,42 @@ def test_the_defaults_are_simclr_resnet18_cifar10_with_a_linear_probe():
 def test_a_method_recipe_sets_its_optimizer_values_and_the_command_line_wins():
     assert compose_settings([]).optimizer.lr == 0.4
     assert compose_settings(["optimizer.lr=0.6"]).optimizer.lr == 0.6
-    assert compose_settings(["optimizer=sgd"]).optimizer.name == "sgd"
+
+
+def test_another_optimizer_gets_its_own_values_not_the_recipes_optimizers():
+    adamw = compose_settings(["method=byol", "optimizer=adamw"]).optimizer
+    assert (adamw.name, adamw.lr, adamw.weight_decay) == ("adamw", 1.0e-3, 0.05)  # configs/optimizer/adamw.yaml
+    assert set(adamw.options) == {"betas", "eps"}
+
+
+def test_another_optimizer_gets_the_recipes_values_for_it_where_the_recipe_has_some():
+    optimizer = compose_settings(["method=dino", "optimizer=adamw"]).optimizer
+    assert (optimizer.lr, optimizer.weight_decay, optimizer.weight_decay_end) == (5.0e-4, 0.04, 0.4)
+
+
+@pytest.mark.parametrize("overrides", [["method=rotation", "optimizer=adamw"], ["method=mae", "optimizer=sgd"],
+                                       ["method=barlow_twins", "optimizer=sgd"]])
+def test_switching_the_optimizer_leaves_no_key_of_the_recipes_optimizer(overrides):
+    settings = compose_settings(overrides)
+    assert settings.optimizer.name == overrides[1].split("=")[1]
+
+
+def test_an_optimizer_setting_of_a_recipe_lives_with_the_optimizer():
+    assert compose_settings(["method=barlow_twins"]).optimizer.bias_lr_scale == pytest.approx(0.0048 / 0.2)
+    assert compose_settings(["method=barlow_twins", "optimizer=adamw"]).optimizer.bias_lr_scale == 1.0
+    assert compose_settings(["method=rotation"]).optimizer.options["nesterov"] is True
+
+
+def test_an_experiment_sets_method_encoder_optimizer_and_trainer_together():
+    settings = compose_settings(["experiment=dino_vit_small"])
+    assert (settings.method.name, settings.encoder.name, settings.optimizer.name) == ("dino", "vit_small", "adamw")
+    assert settings.trainer.clip_grad == 3.0 and settings.optimizer.lr == 5.0e-4
+    assert settings.method.options["out_dim"] == 65536
+
+
+@pytest.mark.parametrize("experiment", group_choices("experiment"))
+def test_every_experiment_composes(experiment):
+    assert compose_settings([f"experiment={experiment}"]).method.name
 
 
 def test_builder_arguments_become_typed_options():
@@ -65,6 +127,10 @@ def test_builder_arguments_become_typed_options():
     (["eval=linear,knm"], "unknown eval 'knm'; valid choices: finetune, knn, linear, none"),
     (["dataset.holdout_fraction=1.5"], "dataset.holdout_fraction=1.5 must be in (0, 1)"),
     (["augmentation=byol", "augmentation.views.2.solarize_p=0.0"], "unknown key 'augmentation.views.2.solarize_p'; valid keys in augmentation.views: indices 0 to 1"),
+    (["augmentation=weak"], "method simclr trains on 2 views but the augmentation makes 1; choose another augmentation"),
+    (["method=mae", "encoder=resnet18"], "method mae needs a vit encoder; choose encoder= one of: vit_small, vit_tiny"),
+    (["trainer.clip_grad=-1"], "trainer.clip_grad=-1.0 must be > 0"),
+    (["augmentation.backend=fast"], "augmentation.backend='fast' is not valid; choose one of: auto, batched, per_sample"),
 ])
 def test_bad_overrides_fail_with_one_line_naming_the_fix(overrides, expected):
     with pytest.raises(UserError) as error:
@@ -72,6 +138,11 @@ def test_bad_overrides_fail_with_one_line_naming_the_fix(overrides, expected):
     message = str(error.value)
     assert "\n" not in message
     assert message.startswith(expected), message
+
+
+@pytest.mark.parametrize("old,new", [("gpu", "batched"), ("cpu", "per_sample")])
+def test_the_backends_older_names_still_choose_them(old, new):
+    assert compose_settings([f"augmentation.backend={old}"]).augmentation.backend == new
 
 
 def test_one_view_of_the_augmentation_list_is_set_by_its_index():

@@ -1,4 +1,4 @@
-"""The device-resident loader (augmentation.backend=gpu) and the backend choice, on CPU."""
+"""The device-resident loader (augmentation.backend=batched) and the backend choice, on CPU."""
 
 from __future__ import annotations
 
@@ -76,14 +76,15 @@ def test_each_epoch_and_each_rank_draws_its_own_augmentation():
     assert not torch.equal(rank0.views[0], rank1.views[0])
 
 
-def test_the_gpu_backend_refuses_images_streamed_from_disk():
+def test_the_batched_backend_refuses_images_streamed_from_disk():
     streamed = ImageSet(labels=torch.zeros(8, dtype=torch.long), paths=[f"{i}.jpg" for i in range(8)])
-    with pytest.raises(UserError, match="augmentation.backend=cpu"):
+    with pytest.raises(UserError, match="augmentation.backend=per_sample"):
         _loader(images=streamed)
 
 
 @pytest.mark.parametrize("requested,decoded,expected", [
-    ("auto", True, "gpu"), ("auto", False, "cpu"), ("gpu", True, "gpu"), ("cpu", True, "cpu"),
+    ("auto", True, "batched"), ("auto", False, "per_sample"), ("batched", True, "batched"),
+    ("per_sample", True, "per_sample"),
 ])
 def test_auto_picks_the_batched_backend_for_decoded_images(requested, decoded, expected):
     images = _images(4) if decoded else ImageSet(labels=torch.zeros(4, dtype=torch.long), paths=["a.jpg"] * 4)
@@ -92,7 +93,7 @@ def test_auto_picks_the_batched_backend_for_decoded_images(requested, decoded, e
 
 def test_pretrain_loader_builds_the_requested_backend():
     images = _images()
-    for backend, kind in (("gpu", DeviceLoader), ("cpu", PretrainLoader)):
+    for backend, kind in (("batched", DeviceLoader), ("per_sample", PretrainLoader)):
         augmentation = AugmentationConfig(name="x", views=SIMCLR_VIEWS, backend=backend)
         loader = pretrain_loader(images, augmentation, 8, *STATS, batch_size=4, seed=0, device=CPU, num_workers=0)
         assert isinstance(loader, kind)
@@ -103,10 +104,10 @@ def test_an_unknown_backend_fails_in_one_line():
         compose_settings(["augmentation.backend=tpu"])
 
 
-def test_a_run_pretrains_with_the_gpu_backend_on_the_cpu(tmp_path):
-    done = run_cli([*SMOKE, "trainer.epochs=1", "augmentation.backend=gpu", "hydra.run.dir=run"], cwd=tmp_path)
+def test_a_run_pretrains_with_the_batched_backend_on_the_cpu(tmp_path):
+    done = run_cli([*SMOKE, "trainer.epochs=1", "augmentation.backend=batched", "hydra.run.dir=run"], cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "augmentation backend: gpu" in done.stderr + done.stdout
+    assert "augmentation backend: batched" in done.stderr + done.stdout
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["images_per_second"] > 0 and "knn_top1" in results
 

@@ -7,7 +7,7 @@ import torch
 
 from ssltrain.data.images import ImageSet
 from ssltrain.encoders.small import small_cnn
-from ssltrain.eval.data import EvalData, extract_features, topk_accuracy
+from ssltrain.eval.data import EvalData, estimate_batchnorm_statistics, extract_features, topk_accuracy
 from ssltrain.eval.finetune import _freeze, train_classifier
 from ssltrain.eval.knn import knn_scores
 from ssltrain.eval.linear import fit_linear
@@ -45,6 +45,7 @@ def test_linear_probe_separates_linearly_separable_features():
 
 def test_freezing_k_stages_freezes_exactly_their_parameters():
     encoder = small_cnn(channels=(4, 8, 16))
+    encoder.blocks[2][0].weight.requires_grad_(False)  # held fixed in pretraining, as MAE's positions
     frozen_modules = _freeze(encoder, 2)
     blocks = list(encoder.blocks)
     assert all(not p.requires_grad for block in blocks[:2] for p in block.parameters())
@@ -77,3 +78,22 @@ def test_fine_tuning_with_every_stage_frozen_leaves_the_encoder_untouched_and_le
                                batch_size=16, weight_decay=0.0, freeze_stages=-1)
     assert top1 > 0.9
     assert all(torch.equal(before[k], v) for k, v in encoder.state_dict().items())
+
+
+def test_batchnorm_statistics_are_estimated_on_the_training_images_without_changing_weights():
+    data = _toy_data(32)
+    encoder = torch.nn.Sequential(torch.nn.BatchNorm2d(3), torch.nn.Flatten())
+    weights = [p.detach().clone() for p in encoder.parameters()]
+    used = estimate_batchnorm_statistics(encoder, data, torch.device("cpu"), batch_size=8)
+    normalised = (data.train.pixels.permute(0, 3, 1, 2).float() / 255 - 0.5) / 0.25  # what the probes see
+    norm = encoder[0]
+    assert used == 32
+    torch.testing.assert_close(norm.running_mean, normalised.mean(dim=(0, 2, 3)), atol=1e-5, rtol=0)
+    batch_variances = torch.stack([chunk.var(dim=(0, 2, 3)) for chunk in normalised.split(8)])  # unbiased, per batch
+    torch.testing.assert_close(norm.running_var, batch_variances.mean(0), atol=1e-5, rtol=0)
+    assert norm.momentum == 0.1, "the layer's own momentum is restored"
+    assert all(torch.equal(w, p) for w, p in zip(weights, encoder.parameters()))
+
+
+def test_an_encoder_without_batchnorm_has_no_statistics_to_estimate():
+    assert estimate_batchnorm_statistics(torch.nn.Flatten(), _toy_data(8), torch.device("cpu")) == 0

@@ -9,7 +9,7 @@ from torch import nn
 from ssltrain.optim.lars import LARS
 from ssltrain.optim.param_groups import default_param_groups
 from ssltrain.registry import OPTIMIZERS
-from ssltrain.optim.schedules import OptimizerSchedule, warmup_cosine
+from ssltrain.optim.schedules import OptimizerSchedule, capped_warmup, warmup_cosine
 
 
 def test_warmup_is_linear_then_cosine_ends_at_the_final_value():
@@ -38,13 +38,26 @@ def test_frozen_parameters_stay_out_of_the_optimizer():
 def test_schedule_sets_lr_and_weight_decay_per_group_flags():
     params = [nn.Parameter(torch.ones(2, 2)) for _ in range(3)]
     optimizer = torch.optim.SGD([{"params": [params[0]]}, {"params": [params[1]], "no_weight_decay": True},
-                                 {"params": [params[2]], "fixed_lr": True, "lr_scale": 0.5}], lr=0.0)
+                                 {"params": [params[2]], "fixed_lr": True}], lr=0.0)
     schedule = OptimizerSchedule(torch.tensor([0.1, 0.2]), torch.tensor([1e-4, 2e-4]), base_lr=0.3)
     assert schedule.apply(optimizer, 1) == pytest.approx(0.2)
     first, second, third = optimizer.param_groups
     assert (first["lr"], first["weight_decay"]) == (pytest.approx(0.2), pytest.approx(2e-4))
-    assert second["weight_decay"] == 0.0
-    assert third["lr"] == pytest.approx(0.15)
+    assert (second["lr"], second["weight_decay"]) == (pytest.approx(0.2), 0.0)
+    assert third["lr"] == pytest.approx(0.3)
+
+
+def test_biases_and_norms_run_at_bias_lr_scale_and_weights_at_the_scheduled_rate():
+    model = nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3))
+    optimizer = torch.optim.SGD(default_param_groups(model), lr=0.0)
+    OptimizerSchedule(torch.tensor([0.2]), torch.tensor([1e-4]), base_lr=0.2, bias_lr_scale=0.1).apply(optimizer, 0)
+    weights, biases_and_norms = optimizer.param_groups
+    assert weights["lr"] == pytest.approx(0.2) and biases_and_norms["lr"] == pytest.approx(0.02)
+
+
+@pytest.mark.parametrize("recipe,epochs,expected", [(10, 1000, 10), (10, 15, 1.5), (0, 15, 0), (1, 100, 1)])
+def test_a_short_run_warms_up_for_at_most_a_tenth_of_its_epochs(recipe, epochs, expected):
+    assert capped_warmup(recipe, 0.1, epochs) == pytest.approx(expected)
 
 
 def test_lars_step_scales_the_update_by_the_trust_ratio():

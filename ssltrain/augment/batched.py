@@ -1,4 +1,4 @@
-"""The batched augmentation backend: the ViewConfig recipes of transforms.py, run on whole
+"""The batched augmentation backend: the ViewConfig recipes of per_sample.py, run on whole
 batches on the training device with independent random parameters per sample.
 
 Parameters are drawn from a torch.Generator (on the images' device) with the same

@@ -1,4 +1,5 @@
-"""CPU augmentation: per-view torchvision.transforms.v2 pipelines built from ViewConfig.
+"""Per-sample augmentation (augmentation.backend=per_sample): one torchvision.transforms.v2
+pipeline per view, built from ViewConfig, run on each image in DataLoader workers.
 
 Op order follows SimCLR / BYOL: crop, flip, colour jitter, grayscale, blur, solarize,
 then scale to [0, 1] floats and normalise with the dataset's mean and std.

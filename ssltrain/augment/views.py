@@ -3,7 +3,7 @@ and the backend that makes them (per_sample.py or batched.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional, Tuple
 
 from ssltrain.errors import UserError, check_choice, check_positive
@@ -37,18 +37,30 @@ class ViewConfig:
             raise UserError(f"augmentation view crop_scale={list(self.crop_scale)} must satisfy 0 < lo <= hi <= 1")
 
 
+# Where views are made. `batched`: whole batches on the training device (CPU or GPU), for
+# images decoded in memory (batched.py); `per_sample`: torchvision per image in DataLoader
+# workers (per_sample.py), for any dataset; `auto`: batched whenever the images are in memory.
+BACKENDS = ("auto", "batched", "per_sample")
+BACKEND_ALIASES = {"gpu": "batched", "cpu": "per_sample"}  # the names before 2026-11-30
+
+
 @dataclass
 class AugmentationConfig:
-    name: str = "none"
-    views: list[ViewConfig] = field(default_factory=lambda: [ViewConfig()])
-    # where the views are made: cpu (torchvision per sample in DataLoader workers), gpu
-    # (whole batches on the training device; datasets decoded in memory), or auto: gpu on
-    # CUDA when the dataset is decoded in memory, else cpu
-    backend: str = "auto"
+    """Types and checks only: each preset's views live in configs/augmentation/, the backend
+    in configs/config.yaml."""
+
+    name: str
+    views: list[ViewConfig]
+    backend: str
 
     def __post_init__(self) -> None:
-        check_choice("augmentation.backend", self.backend, ("auto", "cpu", "gpu"))
+        self.backend = BACKEND_ALIASES.get(self.backend, self.backend)
+        check_choice("augmentation.backend", self.backend, BACKENDS)
 
     @property
     def num_views(self) -> int:
         return sum(view.count for view in self.views)
+
+    def view_sizes(self, image_size: int) -> list[int]:
+        """The side of every view, in order (a view without a size is the image's)."""
+        return [view.size or image_size for view in self.views for _ in range(view.count)]

@@ -1,5 +1,5 @@
 """The pretraining data path for decoded datasets: images resident on the training device,
-augmented a whole batch at a time there (augmentation.backend=gpu).
+augmented a whole batch at a time there (augmentation.backend=batched).
 
 Same contract as loader.PretrainLoader: the same EpochSampler order (so both backends see
 the same images at each step), sharded across ranks, and resumable mid-epoch. The random
@@ -37,8 +37,8 @@ class DeviceLoader:
                  std: Sequence[float], batch_size: int, seed: int, device: torch.device, rank: int = 0,
                  world_size: int = 1, channels_last: bool = False):
         if images.pixels is None:
-            raise UserError("augmentation.backend=gpu needs a dataset decoded in memory and this one is streamed "
-                            "from disk (large images); use augmentation.backend=cpu (or auto)")
+            raise UserError("augmentation.backend=batched needs a dataset decoded in memory and this one is streamed "
+                            "from disk (large images); use augmentation.backend=per_sample (or auto)")
         self.sampler = EpochSampler(len(images), batch_size, seed, rank, world_size)
         self.device, self.seed, self.rank = device, seed, rank
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format

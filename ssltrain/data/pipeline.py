@@ -19,12 +19,12 @@ Loader = Union[PretrainLoader, DeviceLoader]
 
 
 def select_backend(requested: str, images: ImageSet) -> str:
-    """auto: the batched backend ("gpu") whenever the images are decoded in memory: on a CPU
-    too, where batched tensor ops beat the per-sample pipeline several times over
-    (docs/benchmarks/README.md); streamed images need the per-sample "cpu" backend."""
+    """auto: the batched backend whenever the images are decoded in memory: on a CPU too,
+    where batched tensor ops beat the per-sample pipeline several times over
+    (docs/benchmarks/README.md); streamed images need the per-sample backend."""
     if requested != "auto":
         return requested
-    return "gpu" if images.pixels is not None else "cpu"
+    return "batched" if images.pixels is not None else "per_sample"
 
 
 def pretrain_loader(images: ImageSet, augmentation: AugmentationConfig, image_size: int, mean: Sequence[float],
@@ -33,7 +33,7 @@ def pretrain_loader(images: ImageSet, augmentation: AugmentationConfig, image_si
     """The loader for `augmentation.backend` (batch_size is per process)."""
     backend = select_backend(augmentation.backend, images)
     log.info("augmentation backend: %s%s", backend, " (auto)" if augmentation.backend == "auto" else "")
-    if backend == "gpu":
+    if backend == "batched":
         return DeviceLoader(images, augmentation.views, image_size, mean, std, batch_size, seed, device,
                             rank, world_size, channels_last)
     transform = MultiViewTransform(augmentation.views, image_size, mean, std)

@@ -1,4 +1,8 @@
-"""Registered datasets: each returns a DatasetSource (train, optional test, image stats)."""
+"""Registered datasets: each returns a DatasetSource (train, optional test, image stats).
+
+Every dataset builder takes `image_size`, the side of the square images the encoder sees,
+so a run's image size is known from its config before any data loads (build.check_settings).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
+from torchvision.transforms import InterpolationMode, v2
 
 from ssltrain.data.decode import decode_folder, scan_folder
 from ssltrain.data.images import DatasetSource, ImageSet
@@ -36,10 +41,11 @@ def _folder_source(root: Path, image_size: int, decode_once: bool, use_cache: bo
     return load(train_dir), (load(test_dir) if test_dir is not None else None)
 
 
-def _cifar(torchvision_class, title: str, root: str, download: bool, cache: bool, num_classes: int, stats) -> DatasetSource:
+def _cifar(torchvision_class, title: str, root: str, download: bool, cache: bool, image_size: int, num_classes: int,
+           stats) -> DatasetSource:
     folder = Path(root).expanduser()
     if (folder / "train").is_dir():
-        train, test = _folder_source(folder, 32, decode_once=True, use_cache=cache)
+        train, test = _folder_source(folder, image_size, decode_once=True, use_cache=cache)
     else:
         try:
             train_set = torchvision_class(str(folder), train=True, download=download)
@@ -51,26 +57,36 @@ def _cifar(torchvision_class, title: str, root: str, download: bool, cache: bool
                 f"(e.g. tar -xzf cifar10-jpeg-train.tar.gz -C DIR)"
             ) from None
         train, test = (
-            ImageSet(labels=torch.tensor(split.targets, dtype=torch.long), pixels=torch.from_numpy(split.data))
+            ImageSet(labels=torch.tensor(split.targets, dtype=torch.long), pixels=resized(torch.from_numpy(split.data), image_size))
             for split in (train_set, test_set)
         )
-    return DatasetSource(train=train, test=test, num_classes=num_classes, image_size=32, mean=stats[0], std=stats[1])
+    return DatasetSource(train=train, test=test, num_classes=num_classes, image_size=image_size, mean=stats[0],
+                         std=stats[1])
+
+
+def resized(pixels: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 images [N, H, W, 3] -> [N, size, size, 3] (bicubic, antialiased), unchanged at their own size."""
+    if pixels.shape[1:3] == (size, size):
+        return pixels
+    images = v2.functional.resize(pixels.permute(0, 3, 1, 2), [size, size], InterpolationMode.BICUBIC, antialias=True)  # [N, 3, size, size]
+    return images.permute(0, 2, 3, 1).contiguous()
 
 
 @DATASETS.register("cifar10")
-def cifar10(root: str = "data/cifar10", download: bool = True, cache: bool = True) -> DatasetSource:
-    """CIFAR-10 from torchvision, or from an ImageFolder copy when `root/train/` exists."""
+def cifar10(root: str = "data/cifar10", download: bool = True, cache: bool = True, image_size: int = 32) -> DatasetSource:
+    """CIFAR-10 from torchvision, or from an ImageFolder copy when `root/train/` exists;
+    image_size: resize the 32 px images to this side (for encoders made for larger images)."""
     import torchvision
 
-    return _cifar(torchvision.datasets.CIFAR10, "CIFAR-10", root, download, cache, 10, CIFAR10_STATS)
+    return _cifar(torchvision.datasets.CIFAR10, "CIFAR-10", root, download, cache, image_size, 10, CIFAR10_STATS)
 
 
 @DATASETS.register("cifar100")
-def cifar100(root: str = "data/cifar100", download: bool = True, cache: bool = True) -> DatasetSource:
+def cifar100(root: str = "data/cifar100", download: bool = True, cache: bool = True, image_size: int = 32) -> DatasetSource:
     """CIFAR-100 from torchvision, or from an ImageFolder copy when `root/train/` exists."""
     import torchvision
 
-    return _cifar(torchvision.datasets.CIFAR100, "CIFAR-100", root, download, cache, 100, CIFAR100_STATS)
+    return _cifar(torchvision.datasets.CIFAR100, "CIFAR-100", root, download, cache, image_size, 100, CIFAR100_STATS)
 
 
 @DATASETS.register("imagefolder")

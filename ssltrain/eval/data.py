@@ -75,6 +75,42 @@ def extract_features(network: nn.Module, images: ImageSet, data: EvalData, devic
     return torch.cat(features), torch.cat(labels)
 
 
+# Enough images for the running means and variances to settle (a few dozen batches).
+BATCHNORM_ESTIMATE_IMAGES = 10_000
+
+
+@torch.no_grad()
+def estimate_batchnorm_statistics(encoder: nn.Module, data: EvalData, device: torch.device,
+                                  max_images: int = BATCHNORM_ESTIMATE_IMAGES, batch_size: int = 512) -> int:
+    """Replace the encoder's BatchNorm running statistics by their average over (up to
+    `max_images` of) the training images as the probes see them; no weight changes.
+
+    A randomly initialised encoder's running statistics are the initial (mean 0, variance
+    1), not its activations' on real images, so in eval mode its features are badly scaled
+    and a "random encoder" baseline would understate what random features give. Returns
+    how many images were used (0 for an encoder without BatchNorm)."""
+    norms = [module for module in encoder.modules() if isinstance(module, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return 0
+    momenta = [norm.momentum for norm in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a cumulative average over every batch seen
+    was_training = encoder.training
+    encoder.train()
+    seen = 0
+    chosen = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(data.seed))[:max_images]
+    images = data.train.subset(chosen.sort().values)  # a seeded sample: the images are stored class by class
+    with torch.autocast(device.type, dtype=data.precision or torch.float32, enabled=data.precision is not None):
+        for batch, _ in eval_batches(images, data, batch_size, device):
+            encoder(batch)
+            seen += len(batch)
+    for norm, momentum in zip(norms, momenta):
+        norm.momentum = momentum
+    encoder.train(was_training)
+    return seen
+
+
 def topk_accuracy(scores: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> list[float]:
     """scores: [N, C] (higher = more likely); fraction of rows whose label is in the top k."""
     top = scores.topk(min(max(ks), scores.shape[1]), dim=1).indices  # [N, k]

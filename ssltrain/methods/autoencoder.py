@@ -33,7 +33,8 @@ class Autoencoder(PixelReconstruction):
 @METHODS.register("denoising_autoencoder")
 class DenoisingAutoencoder(Autoencoder):
     """noise: gaussian (level = standard deviation in [0, 1] pixel units), masking (level =
-    fraction of pixels set to black) or salt_pepper (level = fraction set to black or white)."""
+    fraction of pixels set to black) or salt_pepper (level = fraction set to black or white).
+    Default: a quarter of the pixels masked (the paper destroys 10-40% of the input)."""
 
     def __init__(self, encoder: nn.Module, image_size: int = 32, mean: RGB = (0.0, 0.0, 0.0),
                  std: RGB = (1.0, 1.0, 1.0), noise: str = "masking", level: float = 0.25):

@@ -89,11 +89,17 @@ class Colorization(Reconstruction):
     """loss: classification (grid: ab bin side; neighbours / sigma: soft encoding;
     rebalance: the uniform share lambda of the rebalancing; prior_momentum: of the bin
     distribution estimate; temperature: of the annealed mean shown in the pictures) or
-    regression (the classification options are then unused)."""
+    regression (the classification options are then unused).
+
+    Defaults: the paper's rebalancing (lambda 0.5, sec. 2.2), 5-neighbour soft encoding and
+    annealed-mean temperature 0.38 (sec. 2.3). At 32 px the decoder predicts every pixel (the
+    paper predicts at a quarter of the resolution), so the grid is coarser than the paper's
+    10 (313 bins): 20, giving 76 in-gamut bins, with the Gaussian width scaled with it
+    (sigma 10 for the paper's 5). For the paper's bins: grid=10 sigma=5."""
 
     def __init__(self, encoder: nn.Module, image_size: int = 32, mean: RGB = (0.0, 0.0, 0.0),
-                 std: RGB = (1.0, 1.0, 1.0), loss: str = "classification", grid: float = 10.0,
-                 neighbours: int = 5, sigma: float = 5.0, rebalance: float = 0.5, prior_momentum: float = 0.99,
+                 std: RGB = (1.0, 1.0, 1.0), loss: str = "classification", grid: float = 20.0,
+                 neighbours: int = 5, sigma: float = 10.0, rebalance: float = 0.5, prior_momentum: float = 0.99,
                  temperature: float = 0.38):
         if loss not in OBJECTIVES:
             raise UserError(f"method.loss={loss!r} is not valid; choose one of: {', '.join(OBJECTIVES)}")

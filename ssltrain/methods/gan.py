@@ -15,6 +15,9 @@ So d(loss)/d(theta_D) = d(d_loss)/d(theta_D) and d(loss)/d(theta_G) = d(g_loss)/
 each player descends its own objective in the same optimizer step. Unlike the paper's
 alternating updates, G is scored by D before (not after) this step's D update
 (simultaneous gradient descent).
+
+Defaults: DCGAN sec. 3-4: z 100-d uniform; generator width 512 at 4x4 for 32 px (the paper's
+fig. 1, 1024 at 4x4 for 64 px, with one stage fewer).
 """
 
 from __future__ import annotations

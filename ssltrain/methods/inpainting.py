@@ -13,6 +13,10 @@ The discriminator trains in the same optimizer and the same backward pass: its o
 sees the completed images detached, so it moves only the discriminator; the generator's
 non-saturating loss runs the discriminator with detached copies of its parameters, so it
 moves only the encoder and decoder. One step updates both players simultaneously.
+
+Defaults: 4 random blocks of 8 x 8 at 32 px hide at most a quarter of the image, the
+paper's proportion; reconstruction loss only (the adversarial term, weight 0.001 in the
+paper, sharpens the inpainted pixels: turn it on with adversarial_weight).
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """SimCLR: two views of each image attract, all other views in the batch repel (NT-Xent).
 
 Chen et al., ICML 2020, https://arxiv.org/abs/2002.05709.
+
+Defaults: solo-learn's CIFAR-10 recipe (scripts/pretrain/cifar/simclr.yaml): temperature 0.2,
+projector 2048 -> 256.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 the upper-bound baseline for the self-supervised methods).
 
 Khosla et al., NeurIPS 2020, https://arxiv.org/abs/2004.11362.
+
+Defaults: solo-learn's CIFAR-10 recipe (scripts/pretrain/cifar/supcon.yaml): temperature 0.2,
+projector 2048 -> 256 (Linear, ReLU, Linear).
 """
 
 from __future__ import annotations

@@ -22,10 +22,11 @@ from ssltrain.registry import METHODS
 
 @METHODS.register("superres")
 class SuperResolution(PixelReconstruction):
-    """factor: downsampling factor (box filter); upsample: bicubic or bilinear."""
+    """factor: downsampling factor (box filter; 4 by default, 2 for an easier task);
+    upsample: bicubic or bilinear."""
 
     def __init__(self, encoder: nn.Module, image_size: int = 32, mean: RGB = (0.0, 0.0, 0.0),
-                 std: RGB = (1.0, 1.0, 1.0), factor: int = 2, upsample: str = "bicubic"):
+                 std: RGB = (1.0, 1.0, 1.0), factor: int = 4, upsample: str = "bicubic"):
         if upsample not in UPSAMPLING:
             raise UserError(f"method.upsample={upsample!r} is not valid; choose one of: {', '.join(UPSAMPLING)}")
         if factor < 2 or image_size % factor:

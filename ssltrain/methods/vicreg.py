@@ -2,6 +2,9 @@
 regularisers that keep every dimension alive and decorrelated.
 
 Bardes et al., ICLR 2022, https://arxiv.org/abs/2105.04906.
+
+Defaults: solo-learn's CIFAR-10 recipe (scripts/pretrain/cifar/vicreg.yaml): projector
+2048 -> 2048 -> 2048, loss weights 25 / 25 / 1 (also the paper's lambda / mu / nu).
 """
 
 from __future__ import annotations

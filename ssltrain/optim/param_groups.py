@@ -2,8 +2,8 @@
 
 Biases and normalisation parameters (every tensor with fewer than two dimensions) get no
 weight decay and, under LARS, no layer-wise adaptation (SimCLR / BYOL practice). Flags on
-a group are read by schedules.OptimizerSchedule (`no_weight_decay`, `fixed_lr`,
-`lr_scale`) and by LARS (`lars_exclude`).
+a group are read by schedules.OptimizerSchedule (`no_weight_decay`, `fixed_lr`) and by
+LARS (`lars_exclude`).
 """
 
 from __future__ import annotations

@@ -20,20 +20,32 @@ def warmup_cosine(base: float, final: float, total_steps: int, warmup_steps: int
     return torch.cat([warmup, cosine])
 
 
+def capped_warmup(warmup_epochs: float, max_fraction: float, epochs: int) -> float:
+    """The warm-up a run of `epochs` gets: the recipe's, but at most `max_fraction` of the run.
+
+    Recipes state their warm-up for the length they were written for (10 epochs of a
+    1000-epoch run); a shortened run (`trainer.epochs=15`) would otherwise spend most of
+    its steps warming up.
+    """
+    return min(warmup_epochs, max_fraction * epochs)
+
+
 class OptimizerSchedule:
     """Sets every group's lr and weight decay for a step from precomputed schedules.
 
-    Group flags: `no_weight_decay` (biases, norms), `fixed_lr` (keeps the base lr, as
-    SimSiam's predictor), `lr_scale` (a multiplier on the scheduled lr).
+    Group flags: `no_weight_decay` (biases and norms, which also run at `bias_lr_scale`
+    times the lr) and `fixed_lr` (keeps the base lr, as SimSiam's predictor).
     """
 
-    def __init__(self, lr: torch.Tensor, weight_decay: torch.Tensor, base_lr: float):
+    def __init__(self, lr: torch.Tensor, weight_decay: torch.Tensor, base_lr: float, bias_lr_scale: float = 1.0):
         self.lr, self.weight_decay, self.base_lr = lr.tolist(), weight_decay.tolist(), base_lr
+        self.bias_lr_scale = bias_lr_scale
 
     def apply(self, optimizer: torch.optim.Optimizer, step: int) -> float:
         step = min(step, len(self.lr) - 1)
         for group in optimizer.param_groups:
             lr = self.base_lr if group.get("fixed_lr") else self.lr[step]
-            group["lr"] = lr * group.get("lr_scale", 1.0)
-            group["weight_decay"] = 0.0 if group.get("no_weight_decay") else self.weight_decay[step]
+            biases_and_norms = group.get("no_weight_decay", False)
+            group["lr"] = lr * (self.bias_lr_scale if biases_and_norms else 1.0)
+            group["weight_decay"] = 0.0 if biases_and_norms else self.weight_decay[step]
         return self.lr[step]

@@ -76,6 +76,15 @@ class Checkpointer:
         atomic_write_text(self.path.with_suffix(".json"), json.dumps(summary))
 
 
+def restore(state: dict[str, Any], method: torch.nn.Module, optimizer: torch.optim.Optimizer,
+            scaler: torch.amp.GradScaler) -> Progress:
+    """Load what `Checkpointer.save` wrote into a freshly built run; returns where it stopped."""
+    method.load_state_dict(state["method"])
+    optimizer.load_state_dict(state["optimizer"])
+    scaler.load_state_dict(state["scaler"])
+    return Progress(**state["progress"])
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path).expanduser()
     if not path.is_file():

@@ -1,37 +1,36 @@
-"""Rank-0 side effects of logging: TensorBoard events and the progress bar.
+"""Rank 0's TensorBoard events: scalars, image grids and the hparams entry of a run.
 
 Other ranks hold None instead of a RunLogger, so call sites read `if logger:`.
-Tags are `train/...` and `eval/...` against the global step.
+Tags are `train/...` and `eval/...` against the global step. The run opens it (a context
+manager) around pretraining and evaluation, and closes it.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 from torch.utils.tensorboard import SummaryWriter
 from torchvision.utils import make_grid
-from tqdm import tqdm
 
 from ssltrain.augment.per_sample import denormalize
 
 
 class RunLogger:
-    def __init__(self, run_dir: Path, total_steps: int, start_step: int):
+    def __init__(self, run_dir: Path, start_step: int = 0):
+        """start_step: a resumed run's step; events after it from the interrupted session are dropped."""
         self.writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=start_step or None)
-        interactive = sys.stderr.isatty()
-        self.bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True,
-                        mininterval=0.5 if interactive else 30.0, disable=total_steps == 0)
+
+    def __enter__(self) -> "RunLogger":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.writer.close()
 
     def scalars(self, values: dict[str, float], step: int, prefix: str = "train") -> None:
         for name, value in values.items():
             self.writer.add_scalar(f"{prefix}/{name}", value, step)
-
-    def progress(self, steps: int, shown: dict[str, float]) -> None:
-        self.bar.update(steps)
-        self.bar.set_postfix({key: f"{value:.4g}" for key, value in shown.items()}, refresh=False)
 
     def images(self, tag: str, images: torch.Tensor, step: int, nrow: int = 8) -> None:
         """images: [N, 3, H, W] in [0, 1]."""
@@ -47,7 +46,3 @@ class RunLogger:
 
     def hparams(self, hparams: dict[str, Any], metrics: dict[str, float]) -> None:
         self.writer.add_hparams(hparams, {f"hparam/{key}": value for key, value in metrics.items()}, run_name="hparams")
-
-    def close(self) -> None:
-        self.bar.close()
-        self.writer.close()

@@ -99,7 +99,7 @@ def test_the_bin_distribution_estimate_is_the_first_histogram_then_a_moving_aver
 
 
 def test_classification_loss_is_the_rebalanced_cross_entropy_of_the_soft_targets():
-    colour = method()
+    colour = method(grid=10.0, sigma=5.0)  # the paper's bins
     images = normalised(torch.rand(2, 3, 16, 16))
     torch.manual_seed(1)
     loss = colour.training_step(Batch(views=[images], labels=torch.zeros(2, dtype=torch.long)))["loss"]

@@ -13,7 +13,7 @@ from ssltrain.cli import compose_settings
 from ssltrain.errors import UserError
 from ssltrain.losses.nt_xent import nt_xent
 from ssltrain.losses.supcon import supcon_loss
-from ssltrain.run import build_method, load_data
+from ssltrain.run import run
 
 
 def naive_supcon(z: torch.Tensor, labels: torch.Tensor, temperature: float) -> float:
@@ -62,11 +62,11 @@ def test_supcon_on_an_unlabelled_image_folder_fails_with_one_line_asking_for_lab
     (tmp_path / "train").mkdir()
     for index in range(4):
         Image.new("RGB", (32, 32), (60 * index, 80, 120)).save(tmp_path / "train" / f"{index}.png")
-    settings = compose_settings(["method=supcon", "encoder=small_cnn", "dataset=imagefolder",
-                                 f"dataset.root={tmp_path}", "dataset.image_size=32", "dataset.cache=false"])
+    settings = compose_settings(["method=supcon", "encoder=small_cnn", "dataset=imagefolder", "eval=none",
+                                 f"dataset.root={tmp_path}", "dataset.image_size=32", "dataset.cache=false",
+                                 "trainer.batch_size=2", "trainer.device=cpu"])
     with pytest.raises(UserError) as error:
-        build_method(settings, load_data(settings))
-    assert "\n" not in str(error.value)
+        run(settings, tmp_path / "run", search_roots=[])
     assert str(error.value) == "method supcon needs labelled images; imagefolder has none"
 
 

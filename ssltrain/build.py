@@ -1,0 +1,116 @@
+"""Typed settings -> the parts of a run: device and precision, data, encoder, method,
+optimizer and schedule.
+
+run.py assembles a run from them; cli.py builds the encoder and method once before any
+work starts (`check_settings`), so a bad method, encoder or augmentation value fails in
+one line then, not after the data has loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import torch
+from torch import nn
+
+from ssltrain.config import EncoderConfig, Settings
+from ssltrain.data.images import DatasetSplits, make_splits
+from ssltrain.engine import Precision
+from ssltrain.errors import UserError
+from ssltrain.methods.base import SSLMethod
+from ssltrain.optim.schedules import OptimizerSchedule, capped_warmup, warmup_cosine
+from ssltrain.registry import DATASETS, ENCODERS, METHODS, OPTIMIZERS
+
+log = logging.getLogger("ssltrain")
+
+RGB = tuple[float, float, float]
+
+
+def select_device(requested: str) -> torch.device:
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise UserError("trainer.device=cuda but CUDA is not available here; use trainer.device=cpu (or auto)")
+    if requested == "auto":
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(requested)
+
+
+def select_precision(requested: str, device: torch.device) -> Precision:
+    if requested == "auto":
+        requested = "bf16" if device.type == "cuda" else "fp32"
+    if requested == "fp16" and device.type != "cuda":
+        raise UserError("trainer.precision=fp16 needs CUDA; use bf16 or fp32 on the CPU")
+    return Precision({"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[requested])
+
+
+def load_data(settings: Settings) -> DatasetSplits:
+    dataset = settings.dataset
+    source = DATASETS.build(dataset.name, **dataset.options)
+    splits = make_splits(source, dataset.limit, dataset.holdout_fraction, settings.trainer.seed)
+    log.info("data: %s, %d training images, evaluation on %s", dataset.name, len(splits.train), splits.val_split)
+    return splits
+
+
+def build_encoder(encoder: EncoderConfig, image_size: int) -> nn.Module:
+    return ENCODERS.build(encoder.name, context={"image_size": image_size}, **encoder.options)
+
+
+def build_method(settings: Settings, image_size: int, mean: RGB = (0.5,) * 3, std: RGB = (0.5,) * 3) -> SSLMethod:
+    """The configured method around the configured encoder, checked against the views the
+    augmentation makes (raises UserError)."""
+    encoder = build_encoder(settings.encoder, image_size)
+    name = settings.method.name
+    method_class = METHODS.get(name)
+    if encoder.kind not in method_class.encoder_kinds:
+        fitting = [entry for entry in ENCODERS.names()
+                   if ENCODERS.build(entry, context={"image_size": image_size}).kind in method_class.encoder_kinds]
+        raise UserError(f"method {name} needs a {' or '.join(method_class.encoder_kinds)} encoder; "
+                        f"choose encoder= one of: {', '.join(fitting)}")
+    context = {"encoder": encoder, "image_size": image_size, "mean": mean, "std": std}
+    method = METHODS.build(name, context=context, **settings.method.options)
+    try:
+        method.check_views(settings.augmentation.view_sizes(image_size))
+    except UserError as error:
+        raise UserError(f"method {name} {error} (augmentation {settings.augmentation.name})") from None
+    return method
+
+
+_checked: set[str] = set()
+
+
+def check_settings(settings: Settings) -> None:
+    """Build, once per distinct combination, what the settings name, on the CPU at the
+    dataset's image size: every method, encoder and augmentation argument is checked
+    before any work starts. With `checkpoint`, only the encoder (a backbone.pt is loaded
+    into the configured one; a run's checkpoint brings its own config)."""
+    image_size = settings.dataset.options["image_size"]
+    parts = (settings.encoder, image_size) if settings.checkpoint else (settings.method, settings.encoder,
+                                                                       settings.augmentation, image_size)
+    key = json.dumps(parts, default=repr, sort_keys=True)
+    if key in _checked:
+        return
+    with torch.random.fork_rng(devices=[]):  # the build's random draws leave the caller's stream alone
+        if settings.checkpoint:
+            build_encoder(settings.encoder, image_size)
+        else:
+            build_method(settings, image_size)
+    _checked.add(key)
+
+
+def build_optimizer(settings: Settings, method: SSLMethod, steps_per_epoch: int) -> tuple[torch.optim.Optimizer, OptimizerSchedule]:
+    """The optimizer over the method's parameter groups and its per-step schedule:
+    linear warm-up (capped at a share of the run) then a cosine; logs the effective values."""
+    cfg, trainer = settings.optimizer, settings.trainer
+    lr = cfg.lr * trainer.batch_size / 256  # linear scaling rule (Goyal et al., 2017)
+    total = max(1, trainer.epochs * steps_per_epoch)
+    warmup = capped_warmup(cfg.warmup_epochs, cfg.warmup_max_fraction, trainer.epochs)
+    lrs = warmup_cosine(lr, cfg.min_lr, total, round(warmup * steps_per_epoch), cfg.warmup_start_lr)
+    wd_end = cfg.weight_decay if cfg.weight_decay_end is None else cfg.weight_decay_end
+    wds = warmup_cosine(cfg.weight_decay, wd_end, total)
+    capped = f" (the recipe's {cfg.warmup_epochs:g}, capped at {cfg.warmup_max_fraction:.0%} of the run)" \
+        if warmup < cfg.warmup_epochs else ""
+    log.info("optimizer %s: lr %.4g (%g per 256 images at batch %d), warm-up %.3g epochs%s, cosine to %g over %d "
+             "epochs; weight decay %g%s%s", cfg.name, lr, cfg.lr, trainer.batch_size, warmup, capped, cfg.min_lr,
+             trainer.epochs, cfg.weight_decay, f" -> {wd_end:g}" if wd_end != cfg.weight_decay else "",
+             f"; biases and norms at {cfg.bias_lr_scale:g} x lr" if cfg.bias_lr_scale != 1 else "")
+    optimizer = OPTIMIZERS.build(cfg.name, context={"params": method.param_groups()}, **cfg.options)
+    return optimizer, OptimizerSchedule(lrs, wds, base_lr=lr, bias_lr_scale=cfg.bias_lr_scale)

@@ -1,0 +1,43 @@
+"""The training step every run takes: gradient clipping and what it reports."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from kit import views_batch
+from ssltrain.engine import TrainStep
+from ssltrain.methods.base import SSLMethod
+from ssltrain.optim.schedules import OptimizerSchedule
+
+
+class SteepMethod(SSLMethod):
+    """A loss whose gradient is `slope` for every weight, whatever the batch."""
+
+    def __init__(self, slope: float):
+        super().__init__(nn.Linear(4, 4))
+        self.slope = slope
+
+    def training_step(self, batch):
+        return {"loss": self.slope * self.encoder.weight.sum()}
+
+
+def step_with(clip_grad):
+    method = SteepMethod(slope=100.0)
+    before = method.encoder.weight.detach().clone()
+    optimizer = torch.optim.SGD([method.encoder.weight], lr=1.0)
+    schedule = OptimizerSchedule(torch.ones(1), torch.zeros(1), base_lr=1.0)
+    outputs, _ = TrainStep(method, method, optimizer, schedule, total_steps=1, clip_grad=clip_grad)(views_batch([4]), 0)
+    return outputs, (method.encoder.weight.detach() - before).norm().item()
+
+
+def test_clip_grad_rescales_the_gradients_to_the_given_global_norm():
+    outputs, moved = step_with(clip_grad=2.0)
+    assert moved == pytest.approx(2.0)  # lr 1 times the clipped norm
+    assert outputs["grad_norm"].item() == pytest.approx(100.0 * 4)  # the norm before clipping: 100 * sqrt(16)
+
+
+def test_without_clip_grad_the_full_gradient_is_applied():
+    outputs, moved = step_with(clip_grad=None)
+    assert moved == pytest.approx(400.0) and "grad_norm" not in outputs
