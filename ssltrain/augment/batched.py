@@ -23,6 +23,7 @@ import torch
 from ssltrain.augment.views import ViewConfig
 from ssltrain.augment import batched_ops as ops
 from ssltrain.augment.per_sample import blur_kernel_size
+from ssltrain.data.pixels import normalize
 
 CROP_ATTEMPTS = 10  # torchvision's RandomResizedCrop tries this many draws before its fallback
 
@@ -148,12 +149,10 @@ class BatchAugment:
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> list[torch.Tensor]:
         images = images.permute(0, 3, 1, 2)  # [B, 3, H, W]
         height, width = images.shape[-2:]
-        mean = ops.device_constant(self.mean, images.device).view(1, 3, 1, 1)
-        std = ops.device_constant(self.std, images.device).view(1, 3, 1, 1)
         outputs: list[torch.Tensor] = []
         for view in self.views:
             batch = images.repeat(view.count, 1, 1, 1) if view.count > 1 else images  # [count * B, 3, H, W]
             params = sample_view_params(view, len(batch), height, width, generator)
-            views = (render_view(batch, params, view, view.size or self.image_size) - mean) / std
+            views = normalize(render_view(batch, params, view, view.size or self.image_size), self.mean, self.std)
             outputs.extend(views.chunk(view.count))
         return outputs

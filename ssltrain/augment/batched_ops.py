@@ -8,19 +8,13 @@ loop over samples, no host sync. They run on any device (CPU tests cover them).
 
 from __future__ import annotations
 
-import functools
-
 import torch
 import torch.nn.functional as F
 
+from ssltrain.data.pixels import device_constant
+
 GRAY_WEIGHTS = (0.2989, 0.587, 0.114)  # ITU-R 601-2 luma, as torchvision's rgb_to_grayscale
 SOLARIZE_THRESHOLD = 128 / 255  # the CPU pipeline solarizes uint8 pixels >= 128
-
-
-@functools.lru_cache(maxsize=64)
-def device_constant(values: tuple[float, ...], device: torch.device) -> torch.Tensor:
-    """A small constant tensor on `device`, copied there once (a copy to a GPU waits for it)."""
-    return torch.tensor(values, dtype=torch.float32).to(device)
 
 
 def _column(values: torch.Tensor) -> torch.Tensor:

@@ -61,10 +61,3 @@ def eval_transform(image_size: int, mean: Sequence[float], std: Sequence[float],
         ops += [v2.Resize(round(image_size * 256 / 224), antialias=True), v2.CenterCrop(image_size)]
     ops += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
     return v2.Compose(ops)
-
-
-def denormalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """[B, 3, H, W] normalised -> [0, 1] pixels, for image grids and pixel-space targets."""
-    mean_t = torch.tensor(mean, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
-    std_t = torch.tensor(std, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
-    return (images * std_t + mean_t).clamp(0, 1)

@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 
 from ssltrain.data.decode import try_load_rgb
 from ssltrain.data.images import ImageSet
+from ssltrain.data.pixels import normalize
 from ssltrain.augment.per_sample import eval_transform
 
 
@@ -46,11 +47,9 @@ def _collate_readable(samples: list):
 def eval_batches(images: ImageSet, data: EvalData, batch_size: int, device: torch.device):
     """Normalised [B, 3, H, W] batches with labels, in order, without augmentation."""
     if images.pixels is not None:  # decoded in memory: normalise whole batches at once
-        mean = torch.tensor(data.mean, device=device).view(1, 3, 1, 1)
-        std = torch.tensor(data.std, device=device).view(1, 3, 1, 1)
         for start in range(0, len(images), batch_size):
             pixels = images.pixels[start : start + batch_size].to(device, non_blocking=True)
-            batch = pixels.permute(0, 3, 1, 2).float().div_(255).sub_(mean).div_(std)
+            batch = normalize(pixels.permute(0, 3, 1, 2).float().div_(255), data.mean, data.std)
             yield batch.contiguous(memory_format=torch.channels_last), images.labels[start : start + batch_size].to(device)
         return
     transform = eval_transform(data.image_size, data.mean, data.std, resize=True)

@@ -27,7 +27,7 @@ from torch import nn
 from torch.func import functional_call
 
 from ssltrain.data.batch import Batch
-from ssltrain.augment.per_sample import denormalize
+from ssltrain.data.pixels import denormalize, normalize
 from ssltrain.errors import UserError
 from ssltrain.losses.gan import discriminator_loss, generator_loss
 from ssltrain.methods.base import SSLMethod
@@ -112,15 +112,13 @@ class GAN(SSLMethod):
         self.head = nn.Linear(encoder.out_dim, 1)  # pooled features -> real/fake logit
         dcgan_init(self.head)
         self.mean, self.std = tuple(mean), tuple(std)
-        self.register_buffer("pixel_mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
         fixed = uniform_latents(samples, latent_dim, generator=torch.Generator().manual_seed(0))  # [samples, Z]
         self.register_buffer("fixed_latents", fixed)  # the same samples drawn at every image log
 
     def generate(self, latents: torch.Tensor) -> torch.Tensor:
         """Samples in the dataset-normalised space the real views arrive in: [B, 3, H, W]."""
         pixels = (self.generator(latents) + 1) / 2  # tanh's [-1, 1] -> [0, 1]
-        return (pixels - self.pixel_mean) / self.pixel_std
+        return normalize(pixels, self.mean, self.std)
 
     def discriminate(self, images: torch.Tensor, real: bool = True, frozen: bool = False) -> torch.Tensor:
         """Real/fake logits [B]. Only real images update BatchNorm's running statistics:

@@ -14,7 +14,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from torchvision.utils import make_grid
 
-from ssltrain.augment.per_sample import denormalize
+from ssltrain.data.pixels import denormalize
 
 
 class RunLogger:

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ssltrain.data.batch import Batch
-from ssltrain.augment.per_sample import denormalize
+from ssltrain.data.pixels import denormalize, normalize
 from ssltrain.parts.decoders import mirror_decoder
 from ssltrain.losses.reconstruction import reconstruction_mse
 from ssltrain.methods.base import SSLMethod
@@ -46,9 +46,7 @@ class Reconstruction(SSLMethod):
 
     def from_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
         """Pixels [B, 3, H, W] -> normalised with the dataset mean and std."""
-        mean = torch.tensor(self.mean, device=pixels.device, dtype=pixels.dtype).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, device=pixels.device, dtype=pixels.dtype).view(1, 3, 1, 1)
-        return (pixels - mean) / std
+        return normalize(pixels, self.mean, self.std)
 
 
 class PixelReconstruction(Reconstruction):
