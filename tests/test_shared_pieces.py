@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from ssltrain.parts.decoders import mirror_decoder
+from ssltrain.errors import UserError
+from ssltrain.parts.decoders import mirror_decoder, upsampling_decoder
 from ssltrain.encoders.small import small_cnn
 from ssltrain.pretext.masking import block_mask, random_token_mask
 from ssltrain.parts.momentum import cosine_momentum, ema_update, frozen_copy
@@ -97,3 +98,10 @@ def test_queue_overwrites_its_oldest_entries_and_wraps_around():
     assert queue.features[:, 0].tolist() == [2.0, 1.0, 1.0, 2.0, 2.0]
     assert queue.labels.tolist() == [2, 1, 1, 2, 2]
     assert int(queue.pointer) == 1
+
+
+def test_a_decoder_that_cannot_reach_the_image_size_by_doubling_names_a_size_that_works():
+    with pytest.raises(UserError) as error:
+        upsampling_decoder(in_channels=8, in_size=5, image_size=36)
+    assert str(error.value).endswith("use dataset.image_size=40")
+    assert upsampling_decoder(in_channels=8, in_size=5, image_size=40)(torch.zeros(1, 8, 5, 5)).shape == (1, 3, 40, 40)

@@ -7,8 +7,12 @@ resolution per block until it reaches the image side.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
+
+from ssltrain.errors import UserError
 
 
 @torch.no_grad()
@@ -31,7 +35,9 @@ def upsampling_decoder(in_channels: int, in_size: int, image_size: int, out_chan
     targets are normalised pixels (or other unbounded values).
     """
     if image_size % in_size or (image_size // in_size) & (image_size // in_size - 1):
-        raise ValueError(f"cannot upsample {in_size} px to {image_size} px by doubling")
+        doubled = in_size * 2 ** max(0, math.ceil(math.log2(image_size / in_size)))
+        raise UserError(f"the decoder doubles the encoder's {in_size} px feature map up to the image size, and "
+                        f"{image_size} px is not {in_size} px times a power of two; use dataset.image_size={doubled}")
     layers: list[nn.Module] = []
     width, size = in_channels, in_size
     while size < image_size:

@@ -27,6 +27,8 @@ from functools import lru_cache
 
 import torch
 
+from ssltrain.errors import UserError
+
 
 def _candidates(length: int, limit: int, generator: torch.Generator) -> torch.Tensor:
     """[M, length] permutations in a seeded random order: all of them, or `limit` random ones."""
@@ -51,7 +53,8 @@ def _select(count: int, length: int, candidates: int, seed: int) -> torch.Tensor
         # lexicographic (nearest, total): total < length * count + 1 never outweighs nearest
         best = int((nearest * (length * count + 1) + total).argmax())
         if nearest[best] == 0:
-            raise ValueError(f"only {len(chosen)} distinct permutations among the candidates; raise `candidates`")
+            raise UserError(f"only {len(chosen)} distinct permutations among {len(pool)} random candidates; raise "
+                            f"method.permutation_candidates or lower method.num_permutations")
         chosen.append(best)
     return pool[chosen]
 
