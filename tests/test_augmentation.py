@@ -7,7 +7,7 @@ from conftest import PRESET_METHOD
 from ssltrain.cli import compose_settings, group_choices
 from ssltrain.augment.views import ViewConfig
 from ssltrain.augment.per_sample import MultiViewTransform, blur_kernel_size
-from ssltrain.data.pixels import denormalize
+from ssltrain.augment.pixels import denormalize
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 

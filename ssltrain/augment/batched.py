@@ -23,7 +23,7 @@ import torch
 from ssltrain.augment.views import ViewConfig
 from ssltrain.augment import batched_ops as ops
 from ssltrain.augment.per_sample import blur_kernel_size
-from ssltrain.data.pixels import normalize
+from ssltrain.augment.pixels import normalize
 
 CROP_ATTEMPTS = 10  # torchvision's RandomResizedCrop tries this many draws before its fallback
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ssltrain.data.pixels import device_constant
+from ssltrain.augment.pixels import device_constant
 
 GRAY_WEIGHTS = (0.2989, 0.587, 0.114)  # ITU-R 601-2 luma, as torchvision's rgb_to_grayscale
 SOLARIZE_THRESHOLD = 128 / 255  # the CPU pipeline solarizes uint8 pixels >= 128

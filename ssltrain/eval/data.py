@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 
 from ssltrain.data.decode import try_load_rgb
 from ssltrain.data.images import ImageSet
-from ssltrain.data.pixels import normalize
+from ssltrain.augment.pixels import normalize
 from ssltrain.augment.per_sample import eval_transform
 
 

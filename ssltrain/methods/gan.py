@@ -27,7 +27,7 @@ from torch import nn
 from torch.func import functional_call
 
 from ssltrain.data.batch import Batch
-from ssltrain.data.pixels import denormalize, normalize
+from ssltrain.augment.pixels import denormalize, normalize
 from ssltrain.errors import UserError
 from ssltrain.losses.gan import discriminator_loss, generator_loss
 from ssltrain.methods.base import SSLMethod

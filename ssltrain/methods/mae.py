@@ -15,7 +15,7 @@ from torch import nn
 from torchvision.models.vision_transformer import EncoderBlock
 
 from ssltrain.data.batch import Batch
-from ssltrain.data.pixels import denormalize
+from ssltrain.augment.pixels import denormalize
 from ssltrain.errors import UserError
 from ssltrain.losses.mae import mae_loss, normalize_patches
 from ssltrain.pretext.masking import TokenMask, random_token_mask

@@ -14,7 +14,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from torchvision.utils import make_grid
 
-from ssltrain.data.pixels import denormalize
+from ssltrain.augment.pixels import denormalize
 
 
 class RunLogger:

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ssltrain.data.batch import Batch
-from ssltrain.data.pixels import denormalize, normalize
+from ssltrain.augment.pixels import denormalize, normalize
 from ssltrain.parts.decoders import mirror_decoder
 from ssltrain.losses.reconstruction import reconstruction_mse
 from ssltrain.methods.base import SSLMethod
