@@ -9,6 +9,7 @@ multirun launches any job.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -21,6 +22,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, ListConfig
 
+from ssltrain.augment.views import ViewConfig
 from ssltrain.build import check_settings
 from ssltrain.config import REGISTRY_GROUPS, Settings, code_defaults, parse_config
 from ssltrain.errors import UserError
@@ -84,6 +86,13 @@ def _valid_parts(node) -> str:
     return "none (not a section)"
 
 
+VIEW_FIELDS = tuple(entry.name for entry in dataclasses.fields(ViewConfig))
+
+
+def _is_view(path: list[str]) -> bool:
+    return len(path) == 3 and path[:2] == ["augmentation", "views"]
+
+
 def _check_key(cfg: DictConfig, key: str) -> None:
     parts = key.split(".")
     node = cfg
@@ -91,6 +100,8 @@ def _check_key(cfg: DictConfig, key: str) -> None:
         index = _index(node, part)
         if index is None:
             where = ".".join(parts[:depth]) or "the top level"
+            if _is_view(parts[:depth]) and part in VIEW_FIELDS:  # a view recipe's setting this preset leaves at its default
+                raise UserError(f"{where} does not set '{part}' (its default applies); add it with +{key}=VALUE")
             raise UserError(f"unknown key '{key}'; valid keys in {where}: {_valid_parts(node)}")
         if depth < len(parts) - 1:
             node = node[index]

@@ -131,6 +131,11 @@ def test_builder_arguments_become_typed_options():
     (["method=mae", "encoder=resnet18"], "method mae needs a vit encoder; choose encoder= one of: vit_small, vit_tiny"),
     (["trainer.clip_grad=-1"], "trainer.clip_grad=-1.0 must be > 0"),
     (["augmentation.backend=fast"], "augmentation.backend='fast' is not valid; choose one of: auto, batched, per_sample"),
+    (["augmentation.views.0.size=16"], "augmentation.views.0 does not set 'size' (its default applies); "
+                                       "add it with +augmentation.views.0.size=VALUE"),
+    (["encoder=vit_tiny", "+augmentation.views.0.size=18"], "method simclr cannot encode view 0 (18 px): 18 px inputs "
+                                                            "do not fit the ViT's 4 px patches"),
+    (["method=mae", "+augmentation.views.0.size=16"], "method mae reconstructs the 64 patches of 32 px views, got 16 px"),
 ])
 def test_bad_overrides_fail_with_one_line_naming_the_fix(overrides, expected):
     with pytest.raises(UserError) as error:

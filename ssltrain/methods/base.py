@@ -24,6 +24,8 @@ class SSLMethod(nn.Module):
     needs_labels: bool = False
     #: encoder kinds the method works with ("cnn", "vit"; see encoders/base.py)
     encoder_kinds: tuple[str, ...] = ("cnn", "vit")
+    #: False for methods whose encoder sees tiles cut from the views, not the views themselves
+    encodes_views: bool = True
 
     def __init__(self, encoder: nn.Module):
         super().__init__()
@@ -38,13 +40,19 @@ class SSLMethod(nn.Module):
 
     def check_views(self, sizes: Sequence[int]) -> None:
         """Raise UserError unless the method can train on views of these sides (pixels, in
-        the augmentation's order). Called before any work starts; methods with more
-        demands (multi-crop) extend it."""
+        the augmentation's order): their number, and each side the encoder must take.
+        Called before any work starts; methods with more demands (multi-crop) extend it."""
         fewest, most = self.views
         if len(sizes) < fewest or (most is not None and len(sizes) > most):
             wanted = f"{fewest}" if fewest == most else f"{fewest} or more" if most is None else f"{fewest} to {most}"
             raise UserError(f"trains on {wanted} views but the augmentation makes {len(sizes)}; "
                             f"choose another augmentation")
+        if self.encodes_views:
+            for index, side in enumerate(sizes):
+                try:
+                    self.encoder.check_input_size(side)
+                except UserError as error:
+                    raise UserError(f"cannot encode view {index} ({side} px): {error}") from None
 
     def on_step_start(self, step: int, total_steps: int) -> None:
         """Before the forward pass: per-iteration schedules (e.g. a teacher temperature)."""

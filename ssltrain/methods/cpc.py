@@ -58,6 +58,7 @@ class CausalContext(nn.Module):
 @METHODS.register("cpc")
 class CPC(SSLMethod):
     views = (1, 1)
+    encodes_views = False  # tiles cut from the view go through the encoder (tile_input_size)
 
     def __init__(self, encoder: nn.Module, image_size: int, patch: int = 8, stride: int = 4, prediction_steps: int = 3,
                  min_offset: int = 2, context_dim: int = 256, context_layers: int = 3, color_dropping: bool = False,

@@ -46,6 +46,7 @@ def shuffled_tiles(images: torch.Tensor, permutations: torch.Tensor, grid: int, 
 @METHODS.register("jigsaw")
 class Jigsaw(SSLMethod):
     views = (1, 1)
+    encodes_views = False  # tiles cut from the view go through the encoder (tile_input_size)
 
     def __init__(self, encoder: nn.Module, image_size: int, grid: int = 3, tile: int = 8, num_permutations: int = 64,
                  permutation_candidates: int = 20_000, permutation_seed: int = 0, standardize: bool = True,

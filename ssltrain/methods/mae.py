@@ -10,6 +10,8 @@ same weights. As in MAE's models_mae.py, its positions are the fixed 2D sine-cos
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 from torch import nn
 from torchvision.models.vision_transformer import EncoderBlock
@@ -85,6 +87,12 @@ class MAE(SSLMethod):
 
     def _mask(self, batch: int, device: torch.device) -> TokenMask:
         return random_token_mask(batch, self.num_patches, self.mask_ratio, device)
+
+    def check_views(self, sizes: Sequence[int]) -> None:
+        super().check_views(sizes)
+        if sizes[0] != self.encoder.image_size:
+            raise UserError(f"reconstructs the {self.num_patches} patches of {self.encoder.image_size} px views, "
+                            f"got {sizes[0]} px ones; leave the view's size at the image size")
 
     def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         images = batch.views[0]  # [B, 3, H, W], normalised: MAE's reference targets are its normalised inputs

@@ -52,6 +52,7 @@ def neighbour_pairs(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
 @METHODS.register("relative_position")
 class RelativePosition(SSLMethod):
     views = (1, 1)
+    encodes_views = False  # tiles cut from the view go through the encoder (tile_input_size)
 
     def __init__(self, encoder: nn.Module, image_size: int, tile: int = 8, standardize: bool = True,
                  color_dropping: bool = False, tile_input_size: Optional[int] = None,

@@ -27,8 +27,3 @@ class MultiCropMethod(SSLMethod):
         if sizes[0] != sizes[1] or any(side > sizes[0] for side in sizes[2:]):
             raise UserError(f"needs the two global crops first, of one size and no view larger; got view sizes "
                             f"{list(sizes)}; list the two global crops first in the augmentation's views")
-        for index, side in enumerate(sizes):
-            try:
-                self.encoder.check_input_size(side)
-            except UserError as error:
-                raise UserError(f"cannot encode view {index} ({side} px): {error}") from None
