@@ -47,27 +47,24 @@ SMOKE = ["dataset=synthetic", "dataset.num_images=256", "encoder=small_cnn", "en
 
 
 @pytest.fixture(scope="session")
-def random_scores(cifar10_root) -> dict[str, float]:
-    """kNN and linear top-1 of the untrained small CNN under learning_check's defaults (computed once)."""
-    from learning_check import random_baseline
+def learn(cifar10_root):
+    """learn(check) -> learning_check's result for a learning_checks.yaml entry, printed and,
+    when SSLTRAIN_LEARNING_REPORT names a file, appended to it (scripts/learning_report.py).
+    SSLTRAIN_LEARNING_SEED (default 0) sets trainer.seed; each random-encoder baseline
+    (per encoder, data and seed) is measured once per session."""
+    from learning_check import METRICS, baseline_key, learning_check, random_baseline
 
-    return random_baseline(str(cifar10_root))
+    seed = int(os.environ.get("SSLTRAIN_LEARNING_SEED", "0"))
+    baselines: dict[tuple[str, ...], dict[str, float]] = {}
 
-
-@pytest.fixture
-def learn(cifar10_root, random_scores):
-    """learn(overrides, epochs, metric) -> learning_check's result, printed and, when
-    SSLTRAIN_LEARNING_REPORT names a file, appended to it (scripts/learning_report.py)."""
-    from learning_check import METRICS, learning_check
-
-    def check(overrides: list[str], epochs: int, metric: str = "knn_top1") -> dict:
-        # The shared baseline is the small CNN's; another encoder or dataset setting gets its own.
-        own_baseline = any(override.lstrip("+").startswith(("encoder", "dataset")) for override in overrides)
-        result = learning_check(overrides, str(cifar10_root), epochs, metric,
-                                baseline=None if own_baseline else random_scores)
+    def check(entry) -> dict:
+        key = baseline_key([*entry.overrides, f"trainer.seed={seed}"])
+        if key not in baselines:
+            baselines[key] = random_baseline(str(cifar10_root), list(key))
+        result = learning_check(entry, str(cifar10_root), baselines[key], seed)
         scores = ", ".join(f"{name} {result['random_' + name]:.4f} -> {result['trained_' + name]:.4f}" for name in METRICS)
-        print(f"\nlearning check {overrides}, {epochs} epochs: {scores} (random init -> trained; "
-              f"asserted on {metric}; {result['val_split']})")
+        print(f"\nlearning check {entry.command}, {entry.epochs} epochs, seed {seed}: {scores} (random init -> "
+              f"trained; asserted on {entry.metric}; {result['val_split']})")
         report = os.environ.get("SSLTRAIN_LEARNING_REPORT")
         if report:
             with open(report, "a") as file:

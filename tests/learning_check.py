@@ -1,24 +1,53 @@
 """Does a short pretraining run learn? Held-out accuracy after a few epochs against the same
-encoder at random initialisation (trainer.epochs=0), same seed and data.
+encoder at random initialisation (trainer.epochs=0, BatchNorm statistics estimated on the
+training images), same seed and data.
 
 Both probes run on the same frozen features: kNN (weighted, k=200) and a linear classifier
-trained on precomputed features (seconds on CPU). Each check names the one it asserts on;
-the other is recorded beside it. Used by the learning tests and by
-scripts/learning_report.py, which records the numbers.
+trained on precomputed features (seconds on CPU). Each check's settings, the probe it
+asserts on and the margin are in learning_checks.yaml; tests/test_learning.py runs them
+and scripts/learning_report.py records their numbers.
 """
 
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import yaml
 
 from ssltrain.cli import compose_settings
 from ssltrain.run import run
 
-# Small enough for 2 CPU cores, large enough to measure: probes scored on 5,000 held-out images.
-DEFAULTS = ("encoder=small_cnn", "eval=linear", "trainer.resume=never", "trainer.log_every=10",
-            "trainer.image_every=0", "dataset.limit=3000", "trainer.batch_size=128", "optimizer.warmup_epochs=1")
+TABLE = Path(__file__).with_name("learning_checks.yaml")
+# Every check: the small CNN on 3,000 images (2 CPU cores), probes scored on 5,000 held-out images.
+DEFAULTS = ("encoder=small_cnn", "eval=linear", "dataset.limit=3000", "trainer.resume=never", "trainer.log_every=10",
+            "trainer.image_every=0")
 METRICS = ("knn_top1", "linear_top1")
+
+
+@dataclass
+class Check:
+    method: str
+    epochs: int
+    metric: str
+    overrides: list[str] = field(default_factory=list)  # changes to the method's recipe; empty: the recipe as is
+    why: str = ""  # the reason for each override, and what other settings measured
+    default_suite: bool = False  # runs in the default `pytest` (the rest: `pytest -m slow`)
+
+    @property
+    def command(self) -> list[str]:
+        return [f"method={self.method}", *self.overrides]
+
+
+def load_table() -> tuple[float, dict[str, Check]]:
+    """(margin, {method: its check}) from learning_checks.yaml."""
+    table = yaml.safe_load(TABLE.read_text())
+    checks = {name: Check(method=name, **entry) for name, entry in table["checks"].items()}
+    for check in checks.values():
+        if check.metric not in METRICS:
+            raise ValueError(f"{TABLE}: {check.method}'s metric {check.metric!r} is not one of {METRICS}")
+    return table["margin"], checks
 
 
 def probe(overrides: list[str]) -> dict:
@@ -28,22 +57,25 @@ def probe(overrides: list[str]) -> dict:
         return run(settings, Path(run_dir), search_roots=[])
 
 
+def baseline_key(overrides: list[str]) -> tuple[str, ...]:
+    """The overrides that change what the random encoder scores: its encoder, the data, the seed."""
+    return tuple(sorted(o for o in overrides if o.lstrip("+").startswith(("encoder", "dataset", "trainer.seed"))))
+
+
 def random_baseline(data_root: str, overrides: list[str] = ()) -> dict[str, float]:
-    """{metric: accuracy} of the untrained encoder. It depends on the encoder, seed and images
-    only, so one baseline serves every method trained with the same DEFAULTS."""
+    """{metric: accuracy} of the untrained encoder (its BatchNorm statistics estimated)."""
     results = probe([f"dataset.root={data_root}", *overrides, "trainer.epochs=0"])
     return {metric: results[metric] for metric in METRICS}
 
 
-def learning_check(overrides: list[str], data_root: str, epochs: int, metric: str = "knn_top1",
-                   baseline: dict[str, float] | None = None) -> dict:
-    """Both metrics at random init and after `epochs`; 'gain' is `metric`'s difference."""
-    if metric not in METRICS:
-        raise ValueError(f"metric={metric!r}; choose one of: {', '.join(METRICS)}")
-    common = [f"dataset.root={data_root}", *overrides]
-    random = random_baseline(data_root, overrides) if baseline is None else baseline
-    trained = probe([*common, f"trainer.epochs={epochs}"])
-    scores = {f"{state}_{name}": source[name] for name in METRICS for state, source in (("random", random), ("trained", trained))}
-    return {"method": trained["method"], "encoder": trained["encoder"], "overrides": [*DEFAULTS, *common], "epochs": epochs,
-            "metric": metric, **scores, "gain": trained[metric] - random[metric], "val_split": trained["val_split"],
+def learning_check(check: Check, data_root: str, baseline: dict[str, float], seed: int = 0) -> dict:
+    """Both metrics after `check.epochs` of pretraining next to the baseline's; 'gain' is
+    the checked metric's difference."""
+    common = [f"dataset.root={data_root}", *check.command, f"trainer.seed={seed}"]
+    trained = probe([*common, f"trainer.epochs={check.epochs}"])
+    scores = {f"{state}_{name}": source[name] for name in METRICS
+              for state, source in (("random", baseline), ("trained", trained))}
+    return {"method": trained["method"], "encoder": trained["encoder"], "overrides": [*DEFAULTS, *common],
+            "epochs": check.epochs, "seed": seed, "metric": check.metric, **scores,
+            "gain": trained[check.metric] - baseline[check.metric], "val_split": trained["val_split"],
             "train_images": trained["train_images"], "pretrain_seconds": trained["pretrain_seconds"]}
