@@ -21,6 +21,8 @@ from ssltrain.engine import TrainStep
 from ssltrain.methods.base import SSLMethod
 from ssltrain.optim.schedules import OptimizerSchedule
 
+MULTI_CROP = (32, 32, 16, 16)  # view sides: two global crops, then two local crops
+
 
 def views_batch(sizes: Sequence[int], batch: int = 8, seed: int = 1, classes: int = 4) -> Batch:
     """Seeded random views, one [batch, 3, side, side] tensor per side in `sizes` (multi-crop:

@@ -33,7 +33,9 @@ def test_config_files_of_a_group_are_exactly_its_registry_names(group):
 
 @pytest.mark.parametrize("group", [group for group in GROUPS if group != "experiment"])
 def test_each_config_file_names_itself(group):
-    for path in (CONFIG_DIR / group).glob("*.yaml"):
+    paths = sorted((CONFIG_DIR / group).glob("*.yaml"))
+    assert paths, f"no configs/{group}/*.yaml"
+    for path in paths:
         content = yaml.safe_load(path.read_text())
         node = content[group] if group == "method" else content  # methods are `# @package _global_`
         assert node["name"] == path.stem, path
@@ -57,9 +59,10 @@ def test_a_method_file_chooses_its_recipe_and_sets_no_other_groups_values(method
 
 
 def test_every_recipe_file_is_for_a_registered_method_and_optimizer():
-    for path in (CONFIG_DIR / "recipe").glob("*/*.yaml"):
-        if path.parent.name != "shared":
-            assert path.parent.name in METHODS.names() and path.stem in OPTIMIZERS.names(), path
+    paths = [path for path in (CONFIG_DIR / "recipe").glob("*/*.yaml") if path.parent.name != "shared"]
+    assert paths, "no configs/recipe/<method>/<optimizer>.yaml"
+    for path in paths:
+        assert path.parent.name in METHODS.names() and path.stem in OPTIMIZERS.names(), path
 
 
 def test_the_defaults_are_simclr_resnet18_cifar10_with_a_linear_probe():
@@ -88,8 +91,10 @@ def test_another_optimizer_gets_the_recipes_values_for_it_where_the_recipe_has_s
 @pytest.mark.parametrize("overrides", [["method=rotation", "optimizer=adamw"], ["method=mae", "optimizer=sgd"],
                                        ["method=barlow_twins", "optimizer=sgd"]])
 def test_switching_the_optimizer_leaves_no_key_of_the_recipes_optimizer(overrides):
-    settings = compose_settings(overrides)
-    assert settings.optimizer.name == overrides[1].split("=")[1]
+    recipes = compose_settings(overrides[:1]).optimizer
+    chosen = compose_settings(overrides).optimizer
+    assert chosen.name == overrides[1].split("=")[1] != recipes.name
+    assert set(chosen.options) <= set(code_defaults("optimizer", chosen.name)), "a key of the recipe's optimizer"
 
 
 def test_an_optimizer_setting_of_a_recipe_lives_with_the_optimizer():

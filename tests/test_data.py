@@ -111,5 +111,6 @@ def test_views_depend_on_the_seed_only_not_on_the_number_of_workers():
         return next(iter(loader.epoch(1))).views
 
     in_process, in_workers = first_batch(0), first_batch(2)
+    assert len(in_workers) == len(in_process) == 2
     assert all(torch.equal(a, b) for a, b in zip(in_process, in_workers))
     assert not torch.equal(in_process[0], in_process[1]), "the two views differ"

@@ -8,10 +8,9 @@ import subprocess
 import sys
 
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from conftest import REPO, smoke
+from kit import run_on_two_ranks
 from ssltrain.losses.nt_xent import nt_xent
 
 
@@ -28,28 +27,20 @@ def test_torchrun_with_two_cpu_processes_trains_and_writes_one_set_of_outputs(tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["outputs"]
 
 
-def _rank_gradients(rank: int, world: int, store: str, z1: torch.Tensor, z2: torch.Tensor, out: str) -> None:
-    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
-    share = len(z1) // world
-    mine1 = z1[rank * share : (rank + 1) * share].clone().requires_grad_()
-    mine2 = z2[rank * share : (rank + 1) * share].clone().requires_grad_()
+def _loss_and_gradients(share: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """NT-Xent of this rank's share of the batch: its loss and the gradients of its embeddings."""
+    mine1, mine2 = (z.clone().requires_grad_() for z in share)
     loss = nt_xent(mine1, mine2, 0.3)
     loss.backward()
-    torch.save({"loss": loss.detach(), "g1": mine1.grad, "g2": mine2.grad}, f"{out}.{rank}")
-    dist.destroy_process_group()
+    return {"loss": loss.detach(), "g1": mine1.grad, "g2": mine2.grad}
 
 
-def test_nt_xent_across_two_ranks_has_the_gradients_of_the_whole_batch_in_one_process(tmp_path):
+def test_nt_xent_across_two_ranks_has_the_gradients_of_the_whole_batch_in_one_process():
     generator = torch.Generator().manual_seed(0)
     z1, z2 = torch.randn(6, 5, generator=generator), torch.randn(6, 5, generator=generator)
-    out = str(tmp_path / "grads")
-    mp.spawn(_rank_gradients, args=(2, str(tmp_path / "store"), z1, z2, out), nprocs=2, join=True)
-    ranks = [torch.load(f"{out}.{rank}", weights_only=True) for rank in range(2)]
-
-    whole1, whole2 = z1.clone().requires_grad_(), z2.clone().requires_grad_()
-    loss = nt_xent(whole1, whole2, 0.3)
-    loss.backward()
+    ranks = run_on_two_ranks(_loss_and_gradients, [(z1[:3], z2[:3]), (z1[3:], z2[3:])])
+    whole = _loss_and_gradients((z1, z2))
     # each rank's loss averages its own anchors; DDP averages gradients over ranks
-    assert torch.allclose(sum(r["loss"] for r in ranks) / 2, loss.detach(), atol=1e-6)
-    assert torch.allclose(torch.cat([r["g1"] for r in ranks]) / 2, whole1.grad, atol=1e-6)
-    assert torch.allclose(torch.cat([r["g2"] for r in ranks]) / 2, whole2.grad, atol=1e-6)
+    assert torch.allclose(sum(r["loss"] for r in ranks) / 2, whole["loss"], atol=1e-6)
+    assert torch.allclose(torch.cat([r["g1"] for r in ranks]) / 2, whole["g1"], atol=1e-6)
+    assert torch.allclose(torch.cat([r["g2"] for r in ranks]) / 2, whole["g2"], atol=1e-6)

@@ -8,7 +8,7 @@ import torch
 from ssltrain.data.images import ImageSet
 from ssltrain.encoders.small import small_cnn
 from ssltrain.eval.data import EvalData, estimate_batchnorm_statistics, extract_features, topk_accuracy
-from ssltrain.eval.finetune import _freeze, train_classifier
+from ssltrain.eval.finetune import _freeze, finetune, train_classifier
 from ssltrain.eval.knn import knn_scores
 from ssltrain.eval.linear import fit_linear
 
@@ -70,14 +70,41 @@ def test_extract_features_normalises_decoded_images_in_order():
     assert torch.equal(labels, data.val.labels)
 
 
-def test_fine_tuning_with_every_stage_frozen_leaves_the_encoder_untouched_and_learns_the_head():
-    data = _toy_data()
-    encoder = small_cnn(channels=(4, 8))
-    before = {k: v.clone() for k, v in encoder.state_dict().items()}
-    top1, _ = train_classifier(encoder, data, torch.device("cpu"), epochs=5, lr=0.5, backbone_lr=0.0,
-                               batch_size=16, weight_decay=0.0, freeze_stages=-1)
+# the backbone's learning rate is the head's: only freezing can keep the backbone still
+FINE_TUNING = dict(lr=0.5, backbone_lr=0.5, batch_size=16, weight_decay=0.0)
+
+
+def _state(encoder: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {key: value.clone() for key, value in encoder.state_dict().items()}
+
+
+def _changed_entries(encoder: torch.nn.Module, before: dict[str, torch.Tensor]) -> set[str]:
+    """The encoder's state_dict entries (weights and BatchNorm buffers) that differ from `before`."""
+    return {key for key, value in encoder.state_dict().items() if not torch.equal(value, before[key])}
+
+
+def test_fine_tuning_with_every_stage_frozen_learns_the_head_and_leaves_the_backbone_untouched():
+    backbone = small_cnn(channels=(4, 8))
+    before = _state(backbone)
+    top1, _ = train_classifier(backbone, _toy_data(), torch.device("cpu"), epochs=5, freeze_stages=-1, **FINE_TUNING)
     assert top1 > 0.9
-    assert all(torch.equal(before[k], v) for k, v in encoder.state_dict().items())
+    assert _changed_entries(backbone, before) == set()
+
+
+def test_fine_tuning_with_no_stage_frozen_trains_the_backbones_weights_and_batchnorm_statistics():
+    backbone = small_cnn(channels=(4, 8))
+    before = _state(backbone)
+    train_classifier(backbone, _toy_data(), torch.device("cpu"), epochs=1, freeze_stages=0, **FINE_TUNING)
+    changed = _changed_entries(backbone, before)
+    assert "blocks.0.0.weight" in changed and "blocks.1.1.running_mean" in changed, changed
+
+
+def test_the_fine_tuning_evaluator_trains_a_copy_and_leaves_the_runs_encoder_untouched():
+    encoder = small_cnn(channels=(4, 8))
+    before = _state(encoder)
+    results = finetune(encoder, _toy_data(), torch.device("cpu"), epochs=1, freeze_stages=0, knn=False, **FINE_TUNING)
+    assert 0.0 <= results["finetune_top1"] <= 1.0
+    assert _changed_entries(encoder, before) == set()
 
 
 def test_batchnorm_statistics_are_estimated_on_the_training_images_without_changing_weights():

@@ -10,13 +10,15 @@ import pytest
 import torch
 from torch import nn
 
+from kit import train_step, views_batch
 from ssltrain.data.batch import Batch
 from ssltrain.methods.base import SSLMethod, encode_each, encode_views
-from ssltrain.optim.param_groups import default_param_groups
 from ssltrain.registry import ENCODERS, METHODS
 
 IMAGE_SIZE = 32
 TINY_ENCODERS = {"cnn": ("small_cnn", {"channels": (8, 16)}), "vit": ("vit_tiny", {"depth": 2})}
+# the methods that override SSLMethod.images (anywhere in their class hierarchy)
+MAKE_IMAGES = [name for name in METHODS.names() if METHODS.get(name).images is not SSLMethod.images]
 
 
 def build(name: str, **options) -> SSLMethod:
@@ -28,55 +30,68 @@ def build(name: str, **options) -> SSLMethod:
     return METHODS.build(name, context=context, **options)
 
 
-def tiny_batch(method: SSLMethod, size: int = 8) -> Batch:
-    views = max(2, method.views[0]) if method.views[1] is None else method.views[1]
-    generator = torch.Generator().manual_seed(1)
-    return Batch(views=[torch.randn(size, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator) for _ in range(views)],
-                 labels=torch.arange(size) % 4)
-
-
-def one_step(method: SSLMethod, batch: Batch, lr: float = 0.05) -> dict[str, torch.Tensor]:
-    optimizer = torch.optim.SGD([g for g in default_param_groups(method) if g["params"]], lr=lr)
-    method.train()
-    method.on_step_start(0, 10)
-    outputs = method(batch)
-    optimizer.zero_grad()
-    outputs["loss"].backward()
-    optimizer.step()
-    method.after_optimizer_step(0, 10)
-    return outputs
+def tiny_batch(method: SSLMethod) -> Batch:
+    """As many views as the method trains on (two where it takes any number from one)."""
+    fewest, most = method.views
+    return views_batch([IMAGE_SIZE] * (max(2, fewest) if most is None else most))
 
 
 @pytest.mark.parametrize("name", METHODS.names())
 def test_one_step_gives_a_finite_loss_and_changes_the_encoder(name):
     method = build(name)
     before = [p.detach().clone() for p in method.encoder.parameters()]
-    outputs = one_step(method, tiny_batch(method))
+    outputs = train_step(method, tiny_batch(method))
     assert outputs["loss"].ndim == 0 and torch.isfinite(outputs["loss"])
     assert all(value.ndim == 0 for value in outputs.values()), "every logged output is a scalar"
     changed = [not torch.equal(b, p) for b, p in zip(before, method.encoder.parameters())]
     assert any(changed), "the encoder did not move"
 
 
-@pytest.mark.parametrize("name", METHODS.names())
-def test_state_dict_round_trips_into_a_fresh_instance(name):
-    method = build(name)
-    one_step(method, tiny_batch(method))
-    fresh = build(name)
-    fresh.load_state_dict(method.state_dict())
-    for key, value in fresh.state_dict().items():
-        assert torch.equal(value, method.state_dict()[key]), key
-
-
-@pytest.mark.parametrize("name", METHODS.names())
-def test_images_are_grids_in_the_unit_range(name):
-    method = build(name)
+def features_and_loss(method: SSLMethod, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """The encoder's features in eval mode (BatchNorm's running statistics) and the
+    training loss in train mode, under a fixed seed."""
     method.eval()
     with torch.no_grad():
-        grids = method.images(tiny_batch(method))
+        features = method.encoder(batch.views[0])
+    method.train()
+    torch.manual_seed(0)
+    return features, method(batch)["loss"].detach()
+
+
+@pytest.mark.parametrize("name", METHODS.names())
+def test_a_trained_state_dict_loaded_into_a_fresh_instance_gives_the_same_features_and_loss(name):
+    trained = build(name)
+    batch = tiny_batch(trained)
+    train_step(trained, batch)
+    reloaded, untrained = build(name), build(name)
+    reloaded.load_state_dict(trained.state_dict())
+    expected_features, expected_loss = features_and_loss(trained, batch)
+    features, loss = features_and_loss(reloaded, batch)
+    torch.testing.assert_close(features, expected_features)
+    torch.testing.assert_close(loss, expected_loss)
+    assert not torch.allclose(features_and_loss(untrained, batch)[0], expected_features), "the step changed nothing"
+
+
+def images_of(method: SSLMethod) -> dict[str, torch.Tensor]:
+    method.eval()
+    with torch.no_grad():
+        return method.images(tiny_batch(method))
+
+
+@pytest.mark.parametrize("name", MAKE_IMAGES)
+def test_a_method_that_makes_images_gives_grids_in_the_unit_range(name):
+    grids = images_of(build(name))
+    assert grids, "it overrides images() but made none"
     for tag, images in grids.items():
         assert images.ndim == 4 and images.shape[1] == 3, tag
         assert images.min() >= 0 and images.max() <= 1, tag
+
+
+def test_the_other_methods_make_no_images():
+    others = [name for name in METHODS.names() if name not in MAKE_IMAGES]
+    assert others and MAKE_IMAGES
+    for name in others:
+        assert images_of(build(name)) == {}, name
 
 
 def test_encode_views_runs_same_size_views_together_and_keeps_their_order():

@@ -47,8 +47,9 @@ def _freeze(encoder: nn.Module, count: int) -> list[nn.Module]:
 def train_classifier(encoder: nn.Module, data: EvalData, device: torch.device, epochs: int, lr: float,
                      backbone_lr: float, batch_size: int, weight_decay: float, freeze_stages: int,
                      logger: Optional[RunLogger] = None, tag: str = "finetune") -> tuple[float, float]:
-    """Train a copy of `encoder` + a linear head; returns (top1, top5) on data.val."""
-    backbone = copy.deepcopy(encoder).to(device)
+    """Train `encoder` itself (pass a copy to keep the original) + a linear head; returns
+    (top1, top5) on data.val."""
+    backbone = encoder.to(device)
     frozen_modules = _freeze(backbone, freeze_stages)
     head = nn.Linear(backbone.out_dim, data.num_classes).to(device)
     model = nn.Sequential(backbone, head)
@@ -89,7 +90,7 @@ def finetune(encoder: nn.Module, data: EvalData, device: torch.device, logger: O
              weight_decay: float = 5e-4, freeze_stages: int = 0, knn: bool = True) -> dict[str, float]:
     """knn: also report kNN accuracy of the encoder before fine-tuning."""
     results = knn_accuracy(encoder, data, device) if knn else {}
-    top1, top5 = train_classifier(encoder, data, device, epochs, lr, backbone_lr, batch_size, weight_decay,
-                                  freeze_stages, logger)
+    top1, top5 = train_classifier(copy.deepcopy(encoder), data, device, epochs, lr, backbone_lr, batch_size,
+                                  weight_decay, freeze_stages, logger)
     results["finetune_top1"], results["finetune_top5"] = top1, top5
     return results

@@ -10,6 +10,7 @@ images instead (the fine-tuning loop with every stage frozen).
 
 from __future__ import annotations
 
+import copy
 from typing import Optional
 
 import torch
@@ -72,7 +73,7 @@ def linear(encoder: nn.Module, data: EvalData, device: torch.device, logger: Opt
     val_features, val_labels = extract_features(encoder, data.val, data, device)
     results = knn_metrics((train_features, train_labels), (val_features, val_labels), data.num_classes) if knn else {}
     if augment:
-        top1, top5 = train_classifier(encoder, data, device, epochs=epochs, lr=lr, backbone_lr=0.0,
+        top1, top5 = train_classifier(copy.deepcopy(encoder), data, device, epochs=epochs, lr=lr, backbone_lr=0.0,
                                       batch_size=batch_size, weight_decay=weight_decay, freeze_stages=-1, logger=logger,
                                       tag="linear")
     else:

@@ -1,6 +1,6 @@
 """Small builders shared by the tests of the two-view methods (MoCo, MoCo v3, BYOL,
-SimSiam, NNCLR): a tiny encoder, a seeded two-view batch, one optimizer step, and the
-naive InfoNCE the method losses are checked against."""
+SimSiam, NNCLR): a tiny encoder, a seeded two-view batch, and the naive InfoNCE the method
+losses are checked against (one training step: kit.train_step)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import math
 import torch
 from torch import nn
 
+from kit import views_batch
 from ssltrain.data.batch import Batch
 from ssltrain.encoders.small import small_cnn
-from ssltrain.methods.base import SSLMethod
 
 IMAGE_SIZE = 32
 # heads small enough for fast tests; the kwargs every two-view method here accepts
@@ -24,22 +24,7 @@ def tiny_cnn() -> nn.Module:
 
 
 def two_views(size: int = 8, seed: int = 1) -> Batch:
-    generator = torch.Generator().manual_seed(seed)
-    views = [torch.randn(size, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator) for _ in range(2)]
-    return Batch(views=views, labels=torch.arange(size) % 4)
-
-
-def sgd_step(method: SSLMethod, batch: Batch, step: int = 0, total_steps: int = 10, lr: float = 0.05) -> dict:
-    """One step as the engine takes it: hooks, forward, backward, update, after-step hook."""
-    optimizer = torch.optim.SGD([g for g in method.param_groups() if g["params"]], lr=lr)
-    method.train()
-    method.on_step_start(step, total_steps)
-    outputs = method(batch)
-    optimizer.zero_grad()
-    outputs["loss"].backward()
-    optimizer.step()
-    method.after_optimizer_step(step, total_steps)
-    return outputs
+    return views_batch([IMAGE_SIZE, IMAGE_SIZE], batch=size, seed=seed)
 
 
 def naive_info_nce(query, key, temperature, negatives=None) -> float:

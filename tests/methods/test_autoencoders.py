@@ -87,21 +87,3 @@ def test_images_show_inputs_outputs_and_targets_in_the_unit_range():
     assert set(grids) == {"inputs", "outputs", "targets"}
     assert torch.allclose(grids["targets"], method.to_pixels(images))
     assert_picture_grids(grids, (4, 3, 16, 16))
-
-
-@pytest.mark.slow
-@pytest.mark.learning
-def test_autoencoder_pretraining_beats_a_random_encoder_on_a_heldout_linear_probe(learn):
-    # 8 epochs: kNN 27.6% -> 30.9%, linear 34.7% -> 39.9%.
-    result = learn(["method=autoencoder", "optimizer.lr=2e-3"], epochs=8, metric="linear_top1")
-    assert result["gain"] >= 0.03, result
-
-
-@pytest.mark.slow
-@pytest.mark.learning
-def test_denoising_autoencoder_pretraining_beats_a_random_encoder_on_a_heldout_linear_probe(learn):
-    # Gaussian noise of std 0.1, 8 epochs: kNN 27.6% -> 30.3%, linear 34.7% -> 39.7%. kNN with
-    # the recipe's masking noise (25% of pixels) at lr 2e-3: 8 epochs -> 28.5%, 14 epochs -> 29.3%.
-    result = learn(["method=denoising_autoencoder", "optimizer.lr=2e-3", "method.noise=gaussian", "method.level=0.1"],
-                   epochs=8, metric="linear_top1")
-    assert result["gain"] >= 0.03, result

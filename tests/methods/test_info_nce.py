@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-import socket
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
+from kit import run_on_two_ranks
 from siamese_kit import naive_info_nce
 
 from ssltrain.losses.info_nce import info_nce
@@ -42,31 +41,22 @@ def test_gradients_reach_both_queries_and_keys():
     assert query.grad.abs().sum() > 0 and key.grad.abs().sum() > 0
 
 
-def _rank_loss(rank: int, port: int, query, key, results) -> None:
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
-    half = len(query) // 2
-    own = slice(rank * half, (rank + 1) * half)
-    local_key = key[own].clone().requires_grad_(True)
-    loss = info_nce(query[own], local_key, 0.3)
+def _loss_and_key_gradient(share: tuple[torch.Tensor, torch.Tensor]) -> tuple[float, torch.Tensor]:
+    query, key = share
+    key = key.clone().requires_grad_(True)
+    loss = info_nce(query, key, 0.3)
     # DDP averages gradients over ranks: the mean of the two ranks' losses is the objective
     (loss / 2).backward()
-    results[rank] = (loss.item(), local_key.grad.clone())
-    dist.destroy_process_group()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return loss.item(), key.grad
 
 
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not built in")
 def test_across_two_ranks_each_query_scores_against_the_global_batch():
     generator = torch.Generator().manual_seed(2)
     query, key = torch.randn(6, 5, generator=generator), torch.randn(6, 5, generator=generator)
-    results = mp.Manager().dict()
-    mp.spawn(_rank_loss, args=(_free_port(), query, key, results), nprocs=2)
+    halves = [(query[:3], key[:3]), (query[3:], key[3:])]
+    (loss0, grad0), (loss1, grad1) = run_on_two_ranks(_loss_and_key_gradient, halves)
     full_key = key.clone().requires_grad_(True)
     info_nce(query, full_key, 0.3).backward()
-    assert math.isclose((results[0][0] + results[1][0]) / 2, naive_info_nce(query, key, 0.3), rel_tol=1e-5)
-    assert torch.allclose(torch.cat([results[0][1], results[1][1]]), full_key.grad, atol=1e-6)
+    assert math.isclose((loss0 + loss1) / 2, naive_info_nce(query, key, 0.3), rel_tol=1e-5)
+    assert torch.allclose(torch.cat([grad0, grad1]), full_key.grad, atol=1e-6)

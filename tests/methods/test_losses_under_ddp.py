@@ -4,16 +4,15 @@ one process holding all of it."""
 
 from __future__ import annotations
 
-import torch
-import torch.distributed as torch_dist
-import torch.multiprocessing as mp
 import pytest
+import torch
 
+from kit import run_on_two_ranks
 from ssltrain.losses.barlow_twins import barlow_twins_loss
 from ssltrain.losses.supcon import supcon_loss
 from ssltrain.losses.vicreg import vicreg_loss
 
-WORLD = 2
+WORLD = 2  # the processes of kit.run_on_two_ranks
 LOSSES = {
     "barlow_twins": lambda z1, z2, labels: barlow_twins_loss(z1, z2, lambd=0.05, scale=0.1)["loss"],
     "vicreg": lambda z1, z2, labels: vicreg_loss(z1, z2, 25.0, 25.0, 1.0)["loss"],
@@ -34,19 +33,15 @@ def loss_and_gradients(name: str, z1: torch.Tensor, z2: torch.Tensor, labels: to
     return loss.detach(), z1.grad, z2.grad
 
 
-def _rank_main(rank: int, init_file: str, out_file: str) -> None:
-    torch_dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=WORLD)
-    z1, z2, labels = (t.chunk(WORLD)[rank] for t in full_batch())
-    torch.save({name: loss_and_gradients(name, z1, z2, labels) for name in LOSSES}, f"{out_file}.{rank}")
-    torch_dist.destroy_process_group()
+def _every_loss_and_its_gradients(share: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> dict[str, tuple]:
+    return {name: loss_and_gradients(name, *share) for name in LOSSES}
 
 
 @pytest.fixture(scope="module")
-def per_rank(tmp_path_factory) -> list[dict]:
+def per_rank() -> list[dict]:
     """Each rank's {loss name: (loss, grad z1, grad z2)} from one two-process run."""
-    folder = tmp_path_factory.mktemp("ddp")
-    mp.spawn(_rank_main, args=(str(folder / "init"), str(folder / "out")), nprocs=WORLD)
-    return [torch.load(folder / f"out.{rank}") for rank in range(WORLD)]
+    shares = [tuple(t.chunk(WORLD)[rank] for t in full_batch()) for rank in range(WORLD)]
+    return run_on_two_ranks(_every_loss_and_its_gradients, shares)
 
 
 @pytest.mark.parametrize("name", LOSSES)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from siamese_kit import SMALL_HEADS, sgd_step, tiny_cnn, two_views
+from kit import train_step
+from siamese_kit import SMALL_HEADS, tiny_cnn, two_views
 
 from ssltrain.methods.byol import BYOL
 from ssltrain.methods.moco import MoCo
@@ -37,7 +38,7 @@ def test_after_the_first_step_target_is_base_momentum_times_target_plus_the_rest
     method = BUILDERS[name]()
     _, target_before = online_and_target(method)
     target_before = [t.detach().clone() for t in target_before]
-    sgd_step(method, two_views(), step=0, total_steps=10)
+    train_step(method, two_views(), step=0, total_steps=10)
     online, target = online_and_target(method)
     assert not all(torch.equal(o, t) for o, t in zip(online, target)), "the online network did not move"
     for before, o, t in zip(target_before, online, target):
@@ -57,10 +58,10 @@ def test_momentum_rises_along_a_cosine_from_base_to_final(name):
 @pytest.mark.parametrize("name", ["mocov3", "byol"])
 def test_at_the_end_of_training_the_target_stops_moving(name):
     method = BUILDERS[name]()
-    sgd_step(method, two_views(), step=0, total_steps=10)
+    train_step(method, two_views(), step=0, total_steps=10)
     _, target_before = online_and_target(method)
     target_before = [t.detach().clone() for t in target_before]
-    sgd_step(method, two_views(seed=2), step=10, total_steps=10)
+    train_step(method, two_views(seed=2), step=10, total_steps=10)
     _, target = online_and_target(method)
     assert all(torch.equal(b, t) for b, t in zip(target_before, target))
 

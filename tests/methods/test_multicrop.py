@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from conftest import run_cli, smoke
+from kit import MULTI_CROP, views_batch
 from ssltrain.cli import compose_settings
 from ssltrain.augment.batched import BatchAugment
 from ssltrain.augment.per_sample import MultiViewTransform
-from ssltrain.data.batch import Batch
 from ssltrain.encoders.small import small_cnn
 from ssltrain.encoders.vit import vit_tiny
 from ssltrain.errors import UserError
@@ -98,11 +98,10 @@ def test_a_mean_pooling_vit_gives_local_crops_the_mean_patch_token_too(name):
     method, features = multicrop_method(name, vit_tiny(image_size=32, depth=1, pool="mean"))
     seen = []
     features.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach()))
-    generator = torch.Generator().manual_seed(1)
-    views = [torch.randn(4, 3, side, side, generator=generator) for side in (32, 32, 16, 16)]
+    batch = views_batch(MULTI_CROP, batch=4)
     method.eval()
     with torch.no_grad():
-        method(Batch(views=views, labels=torch.full((4,), -1)))
-        local = method.encoder.tokens(torch.cat(views[2:]))[:, 1:].mean(dim=1)  # [8, 192]
+        method(batch)
+        local = method.encoder.tokens(torch.cat(batch.views[2:]))[:, 1:].mean(dim=1)  # [8, 192]
     assert [tuple(x.shape) for x in seen[:2]] == [(8, 192), (8, 192)], "global crops together, then local crops"
     torch.testing.assert_close(seen[1], local, atol=1e-5, rtol=1e-5)

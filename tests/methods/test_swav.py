@@ -8,12 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ssltrain.data.batch import Batch
+from kit import MULTI_CROP, run_on_two_ranks, train_step, views_batch
 from ssltrain.encoders.small import small_cnn
 from ssltrain.losses.swav import sinkhorn_knopp, swav_loss
 from ssltrain.methods import swav as swav_module
 from ssltrain.methods.swav import SwAV
-from two_ranks import run_on_two_ranks
 
 
 def naive_sinkhorn(scores: list[list[float]], epsilon: float, iterations: int) -> list[list[float]]:
@@ -106,26 +105,9 @@ def build(**options) -> SwAV:
     return SwAV(small_cnn(channels=(8, 16)), **{**settings, **options})
 
 
-def multicrop_batch(size: int = 6, local_crops: int = 2) -> Batch:
-    generator = torch.Generator().manual_seed(4)
-    views = [torch.randn(size, 3, 32, 32, generator=generator) for _ in range(2)]
-    views += [torch.randn(size, 3, 16, 16, generator=generator) for _ in range(local_crops)]
-    return Batch(views=views, labels=torch.full((size,), -1))
-
-
-def sgd_step(method: SwAV, batch: Batch, step: int, total_steps: int) -> None:
-    optimizer = torch.optim.SGD(method.parameters(), lr=0.5)
-    method.on_step_start(step, total_steps)
-    loss = method(batch)["loss"]
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    method.after_optimizer_step(step, total_steps)
-
-
 def test_training_step_predicts_the_global_crops_codes_from_every_other_crop():
     method = build(temperature=0.2).eval()  # eval: BatchNorm per sample, so crops can be encoded one by one
-    batch = multicrop_batch()
+    batch = views_batch(MULTI_CROP)
     with torch.no_grad():
         embeddings = [F.normalize(method.projector(method.encoder(view)), dim=1) for view in batch.views]
         scores = [z @ method.prototypes.weight.T for z in embeddings]  # 4 x [B, K]
@@ -136,16 +118,16 @@ def test_training_step_predicts_the_global_crops_codes_from_every_other_crop():
 
 def test_prototypes_have_unit_norm_after_a_step():
     method = build()
-    sgd_step(method, multicrop_batch(), step=0, total_steps=10)
+    train_step(method, views_batch(MULTI_CROP), step=0, total_steps=10, lr=0.5)
     assert torch.allclose(method.prototypes.weight.norm(dim=1), torch.ones(5), atol=1e-6)
 
 
 def test_prototypes_do_not_move_while_frozen_and_move_once_released():
     method = build(freeze_prototypes_fraction=0.5)
     before = method.prototypes.weight.detach().clone()
-    sgd_step(method, multicrop_batch(), step=4, total_steps=10)  # 4 < 0.5 * 10: frozen
+    train_step(method, views_batch(MULTI_CROP), step=4, total_steps=10, lr=0.5)  # 4 < 0.5 * 10: frozen
     assert torch.allclose(method.prototypes.weight, before, atol=1e-7, rtol=0)
-    sgd_step(method, multicrop_batch(), step=5, total_steps=10)
+    train_step(method, views_batch(MULTI_CROP), step=5, total_steps=10, lr=0.5)
     assert not torch.allclose(method.prototypes.weight, before, atol=1e-4, rtol=0)
 
 
@@ -158,7 +140,7 @@ def test_queue_pads_the_sinkhorn_batch_from_its_start_and_stores_the_global_crop
 
     monkeypatch.setattr(swav_module, "sinkhorn_knopp", recording_sinkhorn)
     method = build(queue_size=12, queue_start_fraction=0.5).eval()  # eval: embeddings reproducible below
-    batch = multicrop_batch(size=6)
+    batch = views_batch(MULTI_CROP, batch=6)
     method.on_step_start(4, 10)
     method(batch)
     assert rows == [6, 6], "before the start, codes come from the batch alone"
@@ -168,13 +150,3 @@ def test_queue_pads_the_sinkhorn_batch_from_its_start_and_stores_the_global_crop
     with torch.no_grad():
         newest = F.normalize(method.projector(method.encoder(batch.views[1])), dim=1)
     assert torch.allclose(method.queues[1].features[6:12], newest, atol=1e-5), "the last push fills rows 6-11"
-
-
-@pytest.mark.slow
-@pytest.mark.learning
-def test_swav_pretraining_beats_a_random_encoder_on_heldout_knn(learn):
-    # Two 32 px views: multi-crop's 16 px local crops of a small CNN learned less in short
-    # runs (recipe without its queue, 5 epochs: 27.58% -> 26.04%). The queue is off because
-    # its 3,840 embeddings outnumber the 3,000 images here. 2 views, 15 epochs: 30.92%.
-    result = learn(["method=swav", "method.queue_size=0", "augmentation=simclr"], epochs=15)
-    assert result["gain"] >= 0.03, result
