@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import json
 import logging
+
 import torch
 from torch import nn
 
+from ssltrain.augment.pixels import RGB
 from ssltrain.config import EncoderConfig, Settings
 from ssltrain.data.images import DatasetSplits, make_splits
-from ssltrain.engine import Precision
+from ssltrain.runtime.precision import Precision
 from ssltrain.errors import UserError
 from ssltrain.methods.base import SSLMethod
 from ssltrain.optim.schedules import OptimizerSchedule, capped_warmup, warmup_cosine
 from ssltrain.registry import DATASETS, ENCODERS, METHODS, OPTIMIZERS
 
 log = logging.getLogger("ssltrain")
-
-RGB = tuple[float, float, float]
 
 
 def select_device(requested: str) -> torch.device:

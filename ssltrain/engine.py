@@ -16,7 +16,6 @@ import signal
 import sys
 import threading
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
 
@@ -30,6 +29,7 @@ from ssltrain.errors import UserError
 from ssltrain.methods.base import SSLMethod
 from ssltrain.optim.schedules import OptimizerSchedule
 from ssltrain.runtime.checkpoint import Checkpointer, Progress
+from ssltrain.runtime.precision import Precision
 from ssltrain.runtime.run_logger import RunLogger
 
 log = logging.getLogger(__name__)
@@ -68,20 +68,6 @@ class StopRequest:
 
 def step_seed(seed: int, rank: int, step: int) -> int:
     return (seed * 7_919 + rank) * 1_000_000_007 + step
-
-
-@dataclass
-class Precision:
-    dtype: Optional[torch.dtype]  # autocast dtype; None: fp32
-
-    @property
-    def scaler_enabled(self) -> bool:
-        return self.dtype is torch.float16
-
-    def autocast(self, device_type: str):
-        if self.dtype is None:
-            return nullcontext()
-        return torch.autocast(device_type, dtype=self.dtype)
 
 
 @dataclass

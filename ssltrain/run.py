@@ -24,7 +24,7 @@ from ssltrain.config import Settings, parse_group
 from ssltrain.data.images import DatasetSplits
 from ssltrain.data.loader import default_workers
 from ssltrain.data.pipeline import pretrain_loader
-from ssltrain.engine import Interrupted, PretrainLoop, Precision, TrainStep
+from ssltrain.engine import Interrupted, PretrainLoop, TrainStep
 from ssltrain.errors import UserError
 from ssltrain.eval.data import EvalData, estimate_batchnorm_statistics
 from ssltrain.eval.knn import knn_accuracy
@@ -33,6 +33,7 @@ from ssltrain.runtime import dist
 from ssltrain.runtime.atomic import atomic_save, atomic_write_text
 from ssltrain.runtime.checkpoint import (RESULTS_FILE, Checkpointer, Progress, find_resumable, load_checkpoint, restore,
                                          run_identity)
+from ssltrain.runtime.precision import Precision
 from ssltrain.runtime.run_logger import RunLogger
 
 log = logging.getLogger("ssltrain")
@@ -119,7 +120,7 @@ def evaluation_data(settings: Settings, splits: DatasetSplits, env: Environment)
         raise UserError(f"eval={settings.eval.name} needs labelled images and {settings.dataset.name} has none here; "
                         f"use eval=none")
     return EvalData(splits.train, splits.val, splits.num_classes, splits.image_size, splits.mean, splits.std,
-                    settings.trainer.seed, env.workers, env.precision.dtype)
+                    settings.trainer.seed, env.workers, env.precision)
 
 
 def load_pretrained(path: str, settings: Settings, image_size: int) -> Pretrained:

@@ -24,6 +24,16 @@ from ssltrain.optim.schedules import OptimizerSchedule
 MULTI_CROP = (32, 32, 16, 16)  # view sides: two global crops, then two local crops
 
 
+# The smallest encoder of each kind, for tests that build methods: (registered name, options).
+TINY_ENCODERS = {"cnn": ("small_cnn", {"channels": [8, 16]}), "vit": ("vit_tiny", {"depth": 2})}
+
+
+def tiny_encoder_overrides(kind: str) -> list[str]:
+    """TINY_ENCODERS[kind] as command-line overrides."""
+    name, options = TINY_ENCODERS[kind]
+    return [f"encoder={name}", *(f"encoder.{key}={value}".replace(" ", "") for key, value in options.items())]
+
+
 def views_batch(sizes: Sequence[int], batch: int = 8, seed: int = 1, classes: int = 4) -> Batch:
     """Seeded random views, one [batch, 3, side, side] tensor per side in `sizes` (multi-crop:
     e.g. [32, 32, 16, 16]), labelled 0, 1, .., classes - 1, 0, .."""

@@ -10,13 +10,12 @@ import pytest
 import torch
 from torch import nn
 
-from kit import train_step, views_batch
+from kit import TINY_ENCODERS, train_step, views_batch
 from ssltrain.data.batch import Batch
 from ssltrain.methods.base import SSLMethod, encode_each, encode_views
 from ssltrain.registry import ENCODERS, METHODS
 
 IMAGE_SIZE = 32
-TINY_ENCODERS = {"cnn": ("small_cnn", {"channels": (8, 16)}), "vit": ("vit_tiny", {"depth": 2})}
 # the methods that override SSLMethod.images (anywhere in their class hierarchy)
 MAKE_IMAGES = [name for name in METHODS.names() if METHODS.get(name).images is not SSLMethod.images]
 

@@ -7,18 +7,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kit import train_step, views_batch
+from kit import tiny_encoder_overrides, train_step, views_batch
 from ssltrain.build import build_method, build_optimizer
 from ssltrain.cli import compose_settings
 from ssltrain.registry import METHODS, OPTIMIZERS
 
-TINY = {"cnn": ["encoder=small_cnn", "encoder.channels=[8,16]"], "vit": ["encoder=vit_tiny", "encoder.depth=1"]}
 
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS.names())
 @pytest.mark.parametrize("method", METHODS.names())
 def test_every_method_trains_a_step_with_every_optimizer(method, optimizer):
-    encoder = TINY[METHODS.get(method).encoder_kinds[0]]
+    encoder = tiny_encoder_overrides(METHODS.get(method).encoder_kinds[0])
     settings = compose_settings([f"method={method}", f"optimizer={optimizer}", *encoder, "trainer.epochs=1"])
     torch.manual_seed(0)
     model = build_method(settings, image_size=32)

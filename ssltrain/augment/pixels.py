@@ -10,6 +10,8 @@ from typing import Sequence
 
 import torch
 
+RGB = tuple[float, float, float]  # a per-channel mean or std
+
 
 @functools.lru_cache(maxsize=64)
 def device_constant(values: tuple[float, ...], device: torch.device) -> torch.Tensor:

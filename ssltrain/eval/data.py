@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 
 from ssltrain.data.decode import try_load_rgb
 from ssltrain.data.images import ImageSet
+from ssltrain.runtime.precision import Precision
 from ssltrain.augment.pixels import normalize
 from ssltrain.augment.per_sample import eval_transform
 
@@ -24,7 +25,7 @@ class EvalData:
     std: tuple[float, float, float]
     seed: int
     num_workers: int = 0
-    precision: torch.dtype | None = None  # autocast dtype for feature extraction
+    precision: Precision = field(default_factory=lambda: Precision(None))  # of feature extraction and the probes
 
 
 class _FileDataset(Dataset):
@@ -66,7 +67,7 @@ def extract_features(network: nn.Module, images: ImageSet, data: EvalData, devic
     was_training = network.training
     network.eval()
     features, labels = [], []
-    with torch.autocast(device.type, dtype=data.precision or torch.float32, enabled=data.precision is not None):
+    with data.precision.autocast(device.type):
         for batch, batch_labels in eval_batches(images, data, batch_size, device):
             features.append(network(batch).float())
             labels.append(batch_labels)
@@ -100,7 +101,7 @@ def estimate_batchnorm_statistics(encoder: nn.Module, data: EvalData, device: to
     seen = 0
     chosen = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(data.seed))[:max_images]
     images = data.train.subset(chosen.sort().values)  # a seeded sample: the images are stored class by class
-    with torch.autocast(device.type, dtype=data.precision or torch.float32, enabled=data.precision is not None):
+    with data.precision.autocast(device.type):
         for batch, _ in eval_batches(images, data, batch_size, device):
             encoder(batch)
             seen += len(batch)

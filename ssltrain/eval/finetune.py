@@ -70,7 +70,7 @@ def train_classifier(encoder: nn.Module, data: EvalData, device: torch.device, e
         for batch in loader.epoch(epoch):
             for group in optimizer.param_groups:
                 group["lr"] = group["base_lr"] * schedule[step]
-            with torch.autocast(device.type, dtype=data.precision or torch.float32, enabled=data.precision is not None):
+            with data.precision.autocast(device.type):
                 loss = F.cross_entropy(model(batch.views[0]), batch.labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

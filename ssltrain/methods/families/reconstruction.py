@@ -13,12 +13,11 @@ import torch
 from torch import nn
 
 from ssltrain.data.batch import Batch
-from ssltrain.augment.pixels import denormalize, normalize
+from ssltrain.augment.pixels import RGB, denormalize, normalize
 from ssltrain.parts.decoders import mirror_decoder
 from ssltrain.losses.reconstruction import reconstruction_mse
 from ssltrain.methods.base import SSLMethod
 
-RGB = tuple[float, float, float]
 PICTURES = 16  # images per logged grid
 
 
