@@ -20,7 +20,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 
 from peer_baseline import peer_transform  # noqa: E402
 
-from ssltrain.cli import compose_settings  # noqa: E402
+from ssltrain.compose import compose_settings  # noqa: E402
 from ssltrain.augment.batched import BatchAugment  # noqa: E402
 from ssltrain.augment.per_sample import MultiViewTransform  # noqa: E402
 

@@ -41,7 +41,8 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 from peer_baseline import PeerLoader  # noqa: E402
 
 from ssltrain.runtime.checkpoint import Progress  # noqa: E402
-from ssltrain.cli import compose_settings, group_choices  # noqa: E402
+from ssltrain.compose import compose_settings  # noqa: E402
+from ssltrain.groups import group_choices  # noqa: E402
 from ssltrain.data.pipeline import pretrain_loader  # noqa: E402
 from ssltrain.build import build_method, build_optimizer, load_data, select_device, select_precision  # noqa: E402
 from ssltrain.engine import PretrainLoop, TrainStep  # noqa: E402

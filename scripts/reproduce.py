@@ -27,7 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ssltrain.cli import group_choices  # noqa: E402
+from ssltrain.groups import group_choices  # noqa: E402
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -1,177 +1,166 @@
-"""The `ssltrain` command: Hydra composes configs/, run.py does the work.
+"""The `ssltrain` command: checks the command line, then Hydra composes configs/ and run.py
+does the work.
 
-Before Hydra starts, every override is checked (each value of a sweep too): a config
-choice against the group's files, a key against the composed config, the whole config
-against the typed schemas, and the method, encoder and views it names are built once
-(build.check_settings). A mistake fails in one line naming the valid choices, before a
-multirun launches any job.
+What needs no torch is answered before torch is imported (under a second): --help,
+--version, a mistyped group choice, an output folder that cannot be written. Then
+compose.preflight checks every override (each value of a sweep too) and Hydra starts the
+job. Every ordinary failure ends in one line on the terminal; an unexpected one too, with
+its traceback in the run's log file. Under torchrun only rank 0 speaks.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import hydra
-from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import HydraException
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig
 
-from ssltrain.augment.views import ViewConfig
-from ssltrain.build import check_settings
-from ssltrain.config import REGISTRY_GROUPS, Settings, code_defaults, parse_config
-from ssltrain.errors import UserError
-
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-GROUPS = (*REGISTRY_GROUPS, "augmentation", "experiment")  # chosen by name: one file each under configs/
+from ssltrain import __version__, run_names
+from ssltrain.errors import Stopped, UserError
+from ssltrain.groups import CONFIG_DIR, GROUPS, check_group_choices, group_choices, parse_overrides
 
 log = logging.getLogger("ssltrain")
 
+EXIT_USER_ERROR, EXIT_BUG, EXIT_INTERRUPTED = 2, 1, 130
 
-def group_choices(group: str) -> list[str]:
-    return sorted(path.stem for path in (CONFIG_DIR / group).glob("*.yaml"))
+HELP = """\
+ssltrain {version}: self-supervised pretraining and evaluation of image encoders
 
+usage: ssltrain [GROUP=ENTRY ...] [KEY=VALUE ...] [-m] [--cfg job] [--version] [--hydra-help]
 
-def store_code_defaults() -> None:
-    """Every registered entry's defaults from the code as Hydra config `schema/<group>/<name>`,
-    which configs/config.yaml composes beneath the entry's YAML file."""
-    store = ConfigStore.instance()
-    for group, registry in REGISTRY_GROUPS.items():
-        for name in registry.names():
-            store.store(group=f"schema/{group}", name=name, node=code_defaults(group, name))
+Config groups (choose one entry each; the first is the default):
+{groups}
 
+Examples:
+  ssltrain method=moco encoder=resnet18 dataset.root=/data/cifar10
+  ssltrain dataset.root=/data/cifar10 encoder=small_cnn dataset.limit=5000 trainer.epochs=10 eval=knn
+  ssltrain -m method=simclr,byol optimizer.lr=0.3,1.0        (a sweep: one job per combination)
+  ssltrain eval=knn checkpoint=outputs/DATE/TIME-simclr-resnet18 (evaluate a finished run)
+  ssltrain method=byol --cfg job                             (print the config a run would use)
 
-def _compose(overrides: list[str]) -> DictConfig:
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        try:
-            return compose("config", overrides=overrides)
-        except HydraException as error:
-            raise UserError(str(error).strip().splitlines()[0]) from None
+Every key and its default: configs/config.yaml and `--cfg job`; the README explains each.
+"""
 
 
-def compose_settings(overrides: list[str]) -> Settings:
-    """Typed settings for these overrides, exactly as the command line would build them."""
-    preflight(overrides)
-    return parse_config(_compose(overrides))
-
-
-def _settings(overrides: list[str]) -> Settings:
-    """Composed, typed and checked: the method, encoder and views build."""
-    settings = parse_config(_compose(overrides))
-    check_settings(settings)
-    return settings
-
-
-def _index(node, part: str):
-    """`part` as a key of the section or an index of the list `node`, or None when absent."""
-    if isinstance(node, DictConfig) and part in node.keys():  # keys(): '???' counts as present
-        return part
-    if isinstance(node, ListConfig) and part.isdigit() and int(part) < len(node):
-        return int(part)
-    return None
-
-
-def _valid_parts(node) -> str:
-    if isinstance(node, DictConfig):
-        return ", ".join(str(k) for k in node.keys())
-    if isinstance(node, ListConfig):
-        return f"indices 0 to {len(node) - 1}"
-    return "none (not a section)"
-
-
-VIEW_FIELDS = tuple(entry.name for entry in dataclasses.fields(ViewConfig))
-
-
-def _is_view(path: list[str]) -> bool:
-    return len(path) == 3 and path[:2] == ["augmentation", "views"]
-
-
-def _check_key(cfg: DictConfig, key: str) -> None:
-    parts = key.split(".")
-    node = cfg
-    for depth, part in enumerate(parts):
-        index = _index(node, part)
-        if index is None:
-            where = ".".join(parts[:depth]) or "the top level"
-            if _is_view(parts[:depth]) and part in VIEW_FIELDS:  # a view recipe's setting this preset leaves at its default
-                raise UserError(f"{where} does not set '{part}' (its default applies); add it with +{key}=VALUE")
-            raise UserError(f"unknown key '{key}'; valid keys in {where}: {_valid_parts(node)}")
-        if depth < len(parts) - 1:
-            node = node[index]
-
-
-def _alternatives(override) -> list[str]:
-    """The override lines to try for one override: one per value of a sweep."""
-    if not override.is_sweep_override():
-        return [override.input_line]
-    prefix = "++" if override.is_force_add() else "+" if override.is_add() else ""
-    return [f"{prefix}{override.key_or_group}={value}" for value in override.sweep_string_iterator()]
-
-
-def preflight(args: list[str]) -> None:
-    """Validate the command line's overrides; raises UserError with a one-line message."""
-    lines = [arg for arg in args if "=" in arg and not arg.startswith("-")]
-    try:
-        overrides = OverridesParser.create().parse_overrides(lines)
-    except HydraException as error:
-        raise UserError(f"cannot parse the overrides: {str(error).strip().splitlines()[0]}") from None
-    overrides = [override for override in overrides if not override.key_or_group.startswith("hydra")]
-    for override in overrides:
-        group = override.key_or_group
-        if group in GROUPS and not override.is_delete():
-            values = override.sweep_string_iterator() if override.is_sweep_override() else [override.value()]
-            for value in values:
-                if value not in group_choices(group):
-                    raise UserError(f"unknown {group} '{value}'; valid choices: {', '.join(group_choices(group))}")
-    alternatives = [_alternatives(override) for override in overrides]
-    base = _compose([options[0] for override, options in zip(overrides, alternatives) if override.key_or_group in GROUPS])
-    for override in overrides:
-        if override.key_or_group not in GROUPS and not (override.is_add() or override.is_force_add() or override.is_delete()):
-            _check_key(base, override.key_or_group)
-    # every value of every sweep once, the other sweeps at their first value
-    first = [options[0] for options in alternatives]
-    combinations = {tuple(first)}
-    for index, options in enumerate(alternatives):
-        for value in options[1:]:
-            combinations.add(tuple(first[:index] + [value] + first[index + 1 :]))
-    for combination in sorted(combinations):
-        _settings(list(combination))
+def _help() -> str:
+    defaults = {"method": "simclr", "encoder": "resnet18", "dataset": "cifar10", "optimizer": "lars",
+                "eval": "linear", "augmentation": "simclr", "experiment": "none"}
+    lines = []
+    for group in GROUPS:
+        choices = group_choices(group)
+        first = [defaults[group]] if defaults[group] in choices else []
+        lines.append(f"  {group:<13} {', '.join(first + [c for c in choices if c not in first])}")
+    return HELP.format(version=__version__, groups="\n".join(lines))
 
 
 def _rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
+def _check_writable(args: list[str]) -> None:
+    """The folder Hydra will create for the run (or the sweep) can be written; one line if not."""
+    from ssltrain.compose import hydra_output_dir
+
+    multirun = "-m" in args or "--multirun" in args
+    fixed = [override.input_line for override in parse_overrides(args, with_hydra=True) if not override.is_sweep_override()]
+    folder = hydra_output_dir(fixed, multirun)  # a sweep's folder does not depend on its swept values
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(f"{existing} is a file")
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise UserError(f"cannot write the output folder {folder} ({error.strerror or error}); run from a writable "
+                        f"folder or choose one with {key}=PATH") from None
+
+
+def _forget_run_dir(run_dir: Path) -> None:
+    """A start that failed before any work leaves no folder behind (unless another process owns it)."""
+    from ssltrain.runtime.run_dir import holds_no_run, remove_if_empty
+
+    if _rank() == 0 and holds_no_run(run_dir):
+        for handler in [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]:
+            handler.close()
+            logging.getLogger().removeHandler(handler)
+        remove_if_empty(run_dir)
+
+
+def _fail(message: str, status: int) -> None:
+    print(f"ssltrain: {message}", file=sys.stderr)
+    sys.exit(status)
+
+
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
 def _hydra_main(cfg: DictConfig) -> None:
+    from ssltrain.config import parse_config
+    from ssltrain.runtime.log_file import log_file, to_file_only
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    cwd = Path(HydraConfig.get().runtime.cwd)
     try:
         settings = parse_config(cfg)
         from ssltrain.run import run  # heavy imports (torch) after the config is known good
 
-        run_dir = Path(HydraConfig.get().runtime.output_dir)
-        cwd = Path(HydraConfig.get().runtime.cwd)
         run(settings, run_dir, search_roots=[cwd / "outputs", cwd / "multirun"])
     except UserError as error:
-        print(f"ssltrain: error: {error}", file=sys.stderr)
-        sys.exit(2)
+        if _rank() > 0:  # rank 0 says it
+            sys.exit(EXIT_USER_ERROR)
+        if not isinstance(error, Stopped):
+            _forget_run_dir(run_dir)
+        _fail(f"error: {error}", EXIT_USER_ERROR)
+    except KeyboardInterrupt:
+        if _rank() > 0:
+            sys.exit(EXIT_INTERRUPTED)
+        _forget_run_dir(run_dir)
+        _fail("stopped by Ctrl-C; rerun the same command to continue from the last checkpoint (if pretraining wrote "
+              "one)", EXIT_INTERRUPTED)
+    except Exception as error:
+        to_file_only(log, logging.ERROR, "ssltrain stopped on an unexpected error", exc_info=True)
+        where = log_file()
+        summary = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+        rank = f"rank {_rank()}: " if _rank() > 0 else ""
+        detail = f"the traceback is in {where}" if where else "rerun with HYDRA_FULL_ERROR=1 for the traceback"
+        _fail(f"{rank}unexpected error: {summary} ({detail}; please report it if it is not about your machine)",
+              EXIT_BUG)
 
 
-store_code_defaults()
+def _sweep_naming(args: list[str]) -> list[str]:
+    """Hydra overrides that make a sweep job's folder name only the overrides its jobs vary
+    (method and encoder are in the name already)."""
+    fixed = [o.key_or_group for o in parse_overrides(args) if not o.is_sweep_override()] + ["method", "encoder"]
+    return [f"hydra.job.config.override_dirname.exclude_keys=[{','.join(repr(key) for key in fixed)}]"]
 
 
 def main() -> None:
+    args = sys.argv[1:]
+    if "--help" in args or "-h" in args:
+        print(_help())
+        return
+    if "--version" in args:
+        print(f"ssltrain {__version__}")
+        return
+    run_names.register()
     try:
-        preflight(sys.argv[1:])
+        check_group_choices(parse_overrides(args))
+        from ssltrain.compose import preflight  # imports torch
+
+        preflight(args)
+        if _rank() == 0 and not any(arg.startswith("--cfg") or arg in ("-c", "--hydra-help") for arg in args):
+            _check_writable(args)
     except UserError as error:
-        print(f"ssltrain: error: {error}", file=sys.stderr)
-        sys.exit(2)
+        _fail(f"error: {error}", EXIT_USER_ERROR)
+    if "-m" in args or "--multirun" in args:
+        sys.argv += _sweep_naming(args)
     if _rank() > 0:  # under torchrun only rank 0 keeps a run directory and log file
         sys.argv += ["hydra.output_subdir=null", "hydra/job_logging=disabled", "hydra.run.dir=."]
     _hydra_main()
+

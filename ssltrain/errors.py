@@ -17,3 +17,7 @@ def check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
 def check_positive(key: str, value: float, allow_zero: bool = False) -> None:
     if value < 0 or (value == 0 and not allow_zero):
         raise UserError(f"{key}={value} must be {'>= 0' if allow_zero else '> 0'}")
+
+
+class Stopped(UserError):
+    """Pretraining stopped on request (Ctrl-C, SIGTERM) after saving a checkpoint."""

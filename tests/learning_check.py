@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from ssltrain.cli import compose_settings
+from ssltrain.compose import compose_settings
 from ssltrain.run import run
 
 TABLE = Path(__file__).with_name("learning_checks.yaml")

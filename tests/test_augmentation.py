@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from conftest import PRESET_METHOD
-from ssltrain.cli import compose_settings, group_choices
+from ssltrain.compose import compose_settings
+from ssltrain.groups import group_choices
 from ssltrain.augment.views import ViewConfig
 from ssltrain.augment.per_sample import MultiViewTransform, blur_kernel_size
 from ssltrain.augment.pixels import denormalize

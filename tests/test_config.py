@@ -8,9 +8,10 @@ import yaml
 from conftest import PRESET_METHOD, REPO
 from omegaconf import MISSING
 
-from ssltrain.cli import CONFIG_DIR, GROUPS, compose_settings, group_choices, preflight
-from ssltrain.config import code_defaults
+from ssltrain.compose import compose_settings, preflight
+from ssltrain.config import REGISTRY_GROUPS, code_defaults
 from ssltrain.errors import UserError
+from ssltrain.groups import CONFIG_DIR, GROUPS, group_choices
 from ssltrain.registry import DATASETS, ENCODERS, EVALUATORS, METHODS, OPTIMIZERS, Registry
 
 REGISTRIES = {"method": METHODS, "encoder": ENCODERS, "dataset": DATASETS, "optimizer": OPTIMIZERS, "eval": EVALUATORS}
@@ -141,6 +142,11 @@ def test_builder_arguments_become_typed_options():
     (["encoder=vit_tiny", "+augmentation.views.0.size=18"], "method simclr cannot encode view 0 (18 px): 18 px inputs "
                                                             "do not fit the ViT's 4 px patches"),
     (["method=mae", "+augmentation.views.0.size=16"], "method mae reconstructs the 64 patches of 32 px views, got 16 px"),
+    (["optimizer.lr=-1"], "optimizer.lr=-1.0 must be >= 0"),
+    (["optimizer.weight_decay=-5"], "optimizer.weight_decay=-5.0 must be >= 0"),
+    (["trainer.resume=maybe"], "trainer.resume=maybe: no such file or folder; valid values are auto, never, or the path"),
+    (["trainer.checkpoint_every=soon"], "trainer.checkpoint_every=soon is not an interval; give steps (500), a time"),
+    (["checkpoint=/no/such/run"], "checkpoint=/no/such/run does not exist; give a run's folder or the path of its"),
 ])
 def test_bad_overrides_fail_with_one_line_naming_the_fix(overrides, expected):
     with pytest.raises(UserError) as error:
@@ -186,3 +192,8 @@ def test_the_readme_lists_every_method_and_every_choice_of_every_group():
     for group in ("encoder", "dataset", "augmentation", "optimizer", "eval"):
         for choice in group_choices(group):
             assert f"`{choice}`" in readme, f"README does not mention {group} {choice}"
+
+
+def test_the_light_group_list_names_every_registry():
+    """groups.py lists the groups without importing the registries (so --help needs no torch)."""
+    assert set(REGISTRY_GROUPS) <= set(GROUPS)

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from ssltrain.cli import compose_settings
+from ssltrain.compose import compose_settings
 from ssltrain.augment.views import AugmentationConfig, ViewConfig
 from ssltrain.data.device_loader import DeviceLoader
 from ssltrain.data.images import ImageSet

@@ -9,7 +9,7 @@ import torch
 
 from kit import tiny_encoder_overrides, train_step, views_batch
 from ssltrain.build import build_method, build_optimizer
-from ssltrain.cli import compose_settings
+from ssltrain.compose import compose_settings
 from ssltrain.registry import METHODS, OPTIMIZERS
 
 

@@ -9,7 +9,7 @@ import torch
 
 from conftest import run_cli, smoke
 from kit import MULTI_CROP, views_batch
-from ssltrain.cli import compose_settings
+from ssltrain.compose import compose_settings
 from ssltrain.augment.batched import BatchAugment
 from ssltrain.augment.per_sample import MultiViewTransform
 from ssltrain.encoders.small import small_cnn

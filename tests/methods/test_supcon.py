@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ssltrain.cli import compose_settings
+from ssltrain.compose import compose_settings
 from ssltrain.errors import UserError
 from ssltrain.losses.nt_xent import nt_xent
 from ssltrain.losses.supcon import supcon_loss
