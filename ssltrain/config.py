@@ -19,6 +19,7 @@ import dataclasses
 import inspect
 import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -27,6 +28,7 @@ from omegaconf.errors import MissingMandatoryValue, ValidationError
 from ssltrain.augment.views import AugmentationConfig
 from ssltrain.errors import UserError, check_choice, check_positive
 from ssltrain.registry import DATASETS, ENCODERS, EVALUATORS, METHODS, OPTIMIZERS, Registry
+from ssltrain.runtime.checkpoint import CheckpointInterval, checkpoint_file
 
 
 @dataclass
@@ -47,6 +49,7 @@ class TrainerConfig:
     image_every: int
     sync_batchnorm: bool
     clip_grad: Optional[float]
+    checkpoint_every: str
 
     def __post_init__(self) -> None:
         check_choice("trainer.device", self.device, ("auto", "cpu", "cuda"))
@@ -58,6 +61,10 @@ class TrainerConfig:
             check_positive(f"trainer.{key}", getattr(self, key), allow_zero=True)
         if self.clip_grad is not None:
             check_positive("trainer.clip_grad", self.clip_grad)
+        CheckpointInterval.parse(self.checkpoint_every)
+        if self.resume not in ("auto", "never") and not Path(self.resume).expanduser().exists():
+            raise UserError(f"trainer.resume={self.resume}: no such file or folder; valid values are auto, never, or "
+                            f"the path of a run's folder or of its checkpoints/last.pt")
 
 
 # Common fields of each registry group; builder arguments are added per entry.
@@ -107,6 +114,7 @@ class OptimizerConfig:
 
     def __post_init__(self) -> None:
         check_positive("optimizer.lr", self.lr, allow_zero=True)
+        check_positive("optimizer.weight_decay", self.weight_decay, allow_zero=True)
         check_positive("optimizer.warmup_epochs", self.warmup_epochs, allow_zero=True)
         if not 0.0 <= self.warmup_max_fraction <= 1.0:
             raise UserError(f"optimizer.warmup_max_fraction={self.warmup_max_fraction} must be in [0, 1]")
@@ -222,6 +230,8 @@ def parse_config(cfg: DictConfig | dict) -> Settings:
     if unknown:
         raise UserError(f"unknown top-level key '{unknown[0]}'; valid keys: {', '.join(TOP_LEVEL_KEYS)}")
     groups = {group: parse_group(group, resolved.get(group)) for group in _GROUPS}
+    if resolved.get("checkpoint"):
+        checkpoint_file(resolved["checkpoint"], "checkpoint")
     return Settings(
         trainer=_to_object(TrainerConfig, resolved.get("trainer", {}), "trainer"),
         augmentation=_to_object(AugmentationConfig, resolved.get("augmentation", {}), "augmentation"),

@@ -4,8 +4,9 @@
 under autocast -> backward -> optional gradient clipping -> optimizer ->
 method.after_optimizer_step. `PretrainLoop` runs steps over the loader's epochs. Scalars
 stay on the device until every `log_every` steps, the only host syncs. A checkpoint is
-written every epoch and when a stop is requested (SIGINT / SIGTERM), after the step in
-flight, so an interrupted run loses nothing.
+written every `trainer.checkpoint_every` (steps or wall time, mid-epoch too), at every
+epoch's end, and when a stop is requested (SIGINT / SIGTERM), after the step in flight;
+it holds the unlogged sums too, so a resumed run logs and counts as if never stopped.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from __future__ import annotations
 import logging
 import math
 import signal
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import torch
 from tqdm import tqdm
@@ -28,8 +28,10 @@ from ssltrain.data.loader import PretrainLoader
 from ssltrain.errors import UserError
 from ssltrain.methods.base import SSLMethod
 from ssltrain.optim.schedules import OptimizerSchedule
-from ssltrain.runtime.checkpoint import Checkpointer, Progress
+from ssltrain.runtime.checkpoint import CheckpointInterval, Checkpointer, Progress
 from ssltrain.runtime.precision import Precision
+from ssltrain.runtime.progress import bar as progress_bar
+from ssltrain.runtime.progress import duration
 from ssltrain.runtime.run_logger import RunLogger
 
 log = logging.getLogger(__name__)
@@ -42,18 +44,21 @@ class Interrupted(Exception):
 class StopRequest:
     """Turns SIGINT / SIGTERM into a request the loop honours between steps.
 
-    A second Ctrl-C while a stop is pending raises KeyboardInterrupt at once.
+    A second Ctrl-C while a stop is pending raises KeyboardInterrupt at once. Only the
+    announcing process (rank 0) says so.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, announce: bool = True) -> None:
         self.requested = False
+        self.announce = announce
         self._previous: dict[int, object] = {}
 
     def _handle(self, signum, frame) -> None:
         if self.requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.requested = True
-        log.warning("stop requested (%s): finishing this step and saving a checkpoint", signal.Signals(signum).name)
+        if self.announce:
+            log.warning("stop requested (%s): finishing this step and saving a checkpoint", signal.Signals(signum).name)
 
     def __enter__(self) -> "StopRequest":
         if threading.current_thread() is threading.main_thread():
@@ -109,6 +114,43 @@ class TrainStep:
 
 
 @dataclass
+class Scalars:
+    """The method's scalars summed on the device over some steps, and the images and time they cover."""
+
+    sums: dict[str, Any] = field(default_factory=dict)
+    steps: int = 0
+    images: int = 0
+    seconds: float = 0.0
+
+    def add(self, outputs: dict[str, torch.Tensor], images: int) -> None:
+        for name, value in outputs.items():
+            self.sums[name] = self.sums.get(name, 0) + value.float()
+        self.steps += 1
+        self.images += images
+
+    def means(self) -> dict[str, float]:
+        names = list(self.sums)
+        means = (torch.stack([torch.as_tensor(self.sums[name]).float() for name in names]) / self.steps).tolist()  # the one sync
+        return dict(zip(names, means))
+
+    def state(self) -> dict[str, Any]:
+        """Plain numbers, to be saved in a checkpoint."""
+        return {"sums": {name: float(value) for name, value in self.sums.items()}, "steps": self.steps,
+                "images": self.images, "seconds": self.seconds}
+
+    @classmethod
+    def from_state(cls, state: Optional[dict[str, Any]], device: torch.device) -> "Scalars":
+        if not state:
+            return cls()
+        sums = {name: torch.tensor(value, device=device) for name, value in state["sums"].items()}
+        return cls(sums, state["steps"], state["images"], state["seconds"])
+
+
+# Steps this session times before it estimates how long the run takes (the first is not timed).
+ESTIMATE_AFTER_STEPS = 5
+
+
+@dataclass
 class PretrainLoop:
     step: TrainStep
     loader: Union[PretrainLoader, DeviceLoader]
@@ -117,26 +159,31 @@ class PretrainLoop:
     log_every: int = 50
     image_every: int = 0
     knn_every: int = 0
+    checkpoint_every: CheckpointInterval = field(default_factory=CheckpointInterval)  # besides every epoch's end
     monitor: Optional[Callable[[], dict[str, float]]] = None  # kNN on held-out images
     logger: Optional[RunLogger] = None  # rank 0's; None on the other ranks
     checkpointer: Optional[Checkpointer] = None  # rank 0's
     image_stats: tuple = ((0.5,) * 3, (0.5,) * 3)  # mean, std: to draw the views
+    slow_hint: str = ""  # said beside the estimate when the run would take days
     stop: StopRequest = field(default_factory=StopRequest)
 
     @property
     def method(self) -> SSLMethod:
         return self.step.method
 
-    def _save(self, progress: Progress) -> None:
-        if self.checkpointer:
-            self.checkpointer.save(self.method, self.step.optimizer, self.step.scaler, progress)
-
     def run(self, progress: Progress) -> Progress:
         """Train from `progress` to the last epoch; returns the final progress."""
         progress.finished = False  # a finished checkpoint resumed with more epochs trains again
-        bar = tqdm(total=self.step.total_steps, initial=progress.step, unit="step", dynamic_ncols=True,
-                   mininterval=0.5 if sys.stderr.isatty() else 30.0, disable=self.logger is None or not self.step.total_steps)
-        with self.stop, bar:
+        device = next(self.method.parameters()).device
+        self._interval = Scalars.from_state(progress.unlogged.get("interval"), device)
+        self._epoch_scalars = Scalars.from_state(progress.unlogged.get("epoch"), device)
+        self._session_start_step = progress.step
+        self._saved_at = (progress.step, time.monotonic())
+        self.stop.announce = self.step.rank == 0
+        self._lr = 0.0
+        total = self.step.total_steps
+        with self.stop, progress_bar(desc="pretraining", total=total, initial=progress.step, unit="step",
+                                     enabled=self.logger is not None) as bar:
             while progress.epoch < self.epochs:
                 last_batch = self._epoch(progress, bar)
                 progress.epoch += 1
@@ -146,11 +193,25 @@ class PretrainLoop:
         self._save(progress)
         return progress
 
+    def _tick(self, progress: Progress) -> None:
+        """Count the time since the last tick as training time."""
+        now = time.perf_counter()
+        elapsed = now - self._clock
+        progress.train_seconds += elapsed
+        self._interval.seconds += elapsed
+        self._epoch_scalars.seconds += elapsed
+        self._clock = now
+
+    def _save(self, progress: Progress) -> None:
+        if self.checkpointer:
+            progress.unlogged = {"interval": self._interval.state(), "epoch": self._epoch_scalars.state()}
+            self.checkpointer.save(self.method, self.step.optimizer, self.step.scaler, progress)
+            progress.unlogged = {}
+        self._saved_at = (progress.step, time.monotonic())
+
     def _epoch(self, progress: Progress, bar: tqdm) -> Batch:
         self.method.train()
-        sums: dict[str, torch.Tensor] = {}
-        steps_since_log, images_since_log = 0, 0
-        started = time.perf_counter()
+        self._clock = time.perf_counter()
         batch = None
         for batch in self.loader.epoch(progress.epoch, progress.step_in_epoch):
             if progress.step == 0 and self.logger:
@@ -158,41 +219,63 @@ class PretrainLoop:
             outputs, lr = self.step(batch, progress.step)
             progress.step += 1
             progress.step_in_epoch += 1
-            for name, value in outputs.items():
-                sums[name] = sums.get(name, 0) + value.float()
-            steps_since_log += 1
-            images_since_log += batch.size
+            progress.images_seen += batch.size * self.world_size
+            self._interval.add(outputs, batch.size * self.world_size)
+            self._epoch_scalars.add(outputs, batch.size * self.world_size)
+            bar.update(1)
+            self._estimate(progress)
             if progress.step % self.log_every == 0 or progress.step_in_epoch == self.loader.steps_per_epoch:
-                elapsed = time.perf_counter() - started
-                self._log(sums, steps_since_log, images_since_log, elapsed, lr, progress.step, bar)
-                progress.train_seconds += elapsed
-                progress.images_seen += images_since_log * self.world_size
-                sums, steps_since_log, images_since_log = {}, 0, 0
-                started = time.perf_counter()
+                self._tick(progress)
+                self._log(lr, progress.step, bar)
             if self.stop.requested:
+                self._stop(progress)
+            end_of_epoch = progress.step_in_epoch == self.loader.steps_per_epoch  # saved just below
+            if not end_of_epoch and self.checkpoint_every.due(progress.step - self._saved_at[0],
+                                                              time.monotonic() - self._saved_at[1]):
+                self._tick(progress)
                 self._save(progress)
-                raise Interrupted(f"stopped at epoch {progress.epoch}, step {progress.step}")
+                self._clock = time.perf_counter()  # writing the checkpoint is not training time
         if self.stop.requested:  # the loader was cut off (its workers got the signal too)
-            self._save(progress)
-            raise Interrupted(f"stopped at epoch {progress.epoch}, step {progress.step}")
+            self._stop(progress)
         return batch
 
-    def _log(self, sums: dict, steps: int, images: int, elapsed: float, lr: float, step: int, bar: tqdm) -> None:
-        names = list(sums)
-        means = (torch.stack([sums[name] for name in names]) / steps).tolist()  # the one sync
-        values = dict(zip(names, means))
+    def _stop(self, progress: Progress) -> None:
+        self._tick(progress)
+        self._save(progress)
+        raise Interrupted(f"stopped at epoch {progress.epoch}, step {progress.step}")
+
+    def _estimate(self, progress: Progress) -> None:
+        """Once per session, after a few timed steps: how long the rest of the run takes."""
+        done = progress.step - self._session_start_step
+        if done == 1:
+            self._timed_from = time.perf_counter()
+        if done != 1 + ESTIMATE_AFTER_STEPS or self.logger is None:
+            return
+        if self.step.device_type == "cuda":
+            torch.cuda.synchronize()  # the steps were queued, not yet run
+        per_step = (time.perf_counter() - self._timed_from) / ESTIMATE_AFTER_STEPS
+        left = per_step * (self.step.total_steps - progress.step)
+        hint = f"; {self.slow_hint}" if left > 86_400 and self.slow_hint else ""
+        log.info("pretraining: about %s to go (%.2f s per step over the first steps)%s", duration(left), per_step, hint)
+
+    def _log(self, lr: float, step: int, bar: tqdm) -> None:
+        values = self._interval.means()
         if not math.isfinite(values["loss"]):
-            raise UserError(f"the loss became {values['loss']} at step {step}: training diverged; "
-                            f"lower optimizer.lr or use trainer.precision=fp32")
-        values.update(lr=lr, images_per_second=images * self.world_size / max(elapsed, 1e-9))
+            hint = "lower optimizer.lr" + ("" if self.step.precision.dtype is None else " or use trainer.precision=fp32")
+            raise UserError(f"the loss became {values['loss']} at step {step}: training diverged; {hint}")
+        values.update(lr=lr, images_per_second=self._interval.images / max(self._interval.seconds, 1e-9))
         if self.logger:
             self.logger.scalars(values, step)
-        bar.update(steps)
         bar.set_postfix({"loss": f"{values['loss']:.4g}", "lr": f"{lr:.4g}",
                          "img/s": f"{values['images_per_second']:.4g}"}, refresh=False)
+        self._interval = Scalars()
+        self._lr = lr
 
     def _end_of_epoch(self, progress: Progress, last_batch: Batch) -> None:
         self._save(progress)
+        if self.logger and self._epoch_scalars.steps:
+            self._log_epoch(progress)
+        self._epoch_scalars = Scalars()
         if self.knn_every and progress.epoch % self.knn_every == 0 and self.monitor:
             metrics = self.monitor()
             if self.logger:
@@ -205,3 +288,12 @@ class PretrainLoop:
             self.method.train()
             for tag, images in grids.items():
                 self.logger.images(f"train/{tag}", images, progress.step)
+
+    def _log_epoch(self, progress: Progress) -> None:
+        scalars = self._epoch_scalars
+        values = scalars.means()
+        rate = scalars.images / max(scalars.seconds, 1e-9)
+        steps_left = self.step.total_steps - progress.step
+        left = steps_left * scalars.seconds / scalars.steps
+        log.info("epoch %d/%d: loss %.4g, lr %.4g, %.0f images/s, %s%s", progress.epoch, self.epochs, values["loss"],
+                 self._lr, rate, duration(scalars.seconds), f"; about {duration(left)} to go" if steps_left else "")

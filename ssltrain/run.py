@@ -25,18 +25,24 @@ from ssltrain.data.images import DatasetSplits
 from ssltrain.data.loader import default_workers
 from ssltrain.data.pipeline import pretrain_loader
 from ssltrain.engine import Interrupted, PretrainLoop, TrainStep
-from ssltrain.errors import UserError
+from ssltrain.errors import Stopped, UserError
 from ssltrain.eval.data import EvalData, estimate_batchnorm_statistics
 from ssltrain.eval.knn import knn_accuracy
 from ssltrain.registry import EVALUATORS
 from ssltrain.runtime import dist
 from ssltrain.runtime.atomic import atomic_save, atomic_write_text
-from ssltrain.runtime.checkpoint import (RESULTS_FILE, Checkpointer, Progress, find_resumable, load_checkpoint, restore,
+from ssltrain.runtime.checkpoint import (BACKBONE_FILE, CHECKPOINT_DIR, CHECKPOINT_FILE, CONFIG_FILE, RESULTS_FILE,
+                                         CheckpointInterval, Checkpointer, Progress, load_checkpoint, restore,
                                          run_identity)
 from ssltrain.runtime.precision import Precision
+from ssltrain.runtime.run_dir import RunLock, claim
 from ssltrain.runtime.run_logger import RunLogger
 
 log = logging.getLogger("ssltrain")
+
+# Said with the duration estimate when a run on a CPU would take days.
+CPU_HINT = ("a CPU suits a small encoder on a subset, e.g. ssltrain dataset.root=DIR encoder=small_cnn "
+            "dataset.limit=5000 trainer.epochs=10 eval=knn")
 
 
 @dataclass
@@ -63,11 +69,14 @@ class Pretrained:
     encoder_name: str
     epochs: Optional[int]
     seconds: Optional[float] = None
-    images: Optional[int] = None
+    images: Optional[int] = None  # images processed, over all epochs
+    train_images: Optional[int] = None  # size of the training set it pretrained on
 
     @classmethod
-    def from_progress(cls, encoder: nn.Module, method: str, encoder_name: str, progress: Progress) -> "Pretrained":
-        return cls(encoder, method, encoder_name, progress.epoch, progress.train_seconds, progress.images_seen)
+    def from_progress(cls, encoder: nn.Module, method: str, encoder_name: str, progress: Progress,
+                      train_images: Optional[int]) -> "Pretrained":
+        return cls(encoder, method, encoder_name, progress.epoch, progress.train_seconds, progress.images_seen,
+                   train_images)
 
 
 @dataclass
@@ -97,10 +106,17 @@ def _run(settings: Settings, run_dir: Path, search_roots: list[Path], device: to
                       dist.rank(), dist.world_size())
     if trainer.batch_size % env.world:
         raise UserError(f"trainer.batch_size={trainer.batch_size} must divide evenly over {env.world} processes")
-    splits = load_data(settings)
-    eval_data = evaluation_data(settings, splits, env)
-    torch.manual_seed(trainer.seed)
-    resumption = Resumption(run_dir, None) if settings.checkpoint else find_resumption(settings, run_dir, search_roots)
+    resumption, lock = find_resumption(settings, run_dir, search_roots)
+    with lock or nullcontext():
+        splits = load_data(settings)
+        eval_data = evaluation_data(settings, splits, env)
+        torch.manual_seed(trainer.seed)
+        return _pretrain_and_evaluate(settings, splits, eval_data, env, resumption)
+
+
+def _pretrain_and_evaluate(settings: Settings, splits: DatasetSplits, eval_data: Optional[EvalData], env: Environment,
+                           resumption: Resumption) -> Optional[dict[str, Any]]:
+    device = env.device
     with RunLogger(resumption.run_dir, resumption.step) if env.main else nullcontext() as logger:
         if settings.checkpoint:
             pretrained = load_pretrained(settings.checkpoint, settings, splits.image_size)
@@ -133,7 +149,7 @@ def load_pretrained(path: str, settings: Settings, image_size: int) -> Pretraine
         encoder = build_encoder(encoder_settings, image_size)
         weights = {key[len("encoder."):]: value for key, value in state["method"].items() if key.startswith("encoder.")}
         pretrained = Pretrained.from_progress(encoder, config["method"]["name"], encoder_settings.name,
-                                              Progress(**state["progress"]))
+                                              Progress(**state["progress"]), state.get("train_images"))
     else:
         encoder, weights = build_encoder(settings.encoder, image_size), state
         pretrained = Pretrained(encoder, None, settings.encoder.name, None)
@@ -144,19 +160,32 @@ def load_pretrained(path: str, settings: Settings, image_size: int) -> Pretraine
     return pretrained
 
 
-def find_resumption(settings: Settings, run_dir: Path, search_roots: list[Path]) -> Resumption:
+def find_resumption(settings: Settings, run_dir: Path, search_roots: list[Path]) -> tuple[Resumption, Optional[RunLock]]:
+    """Where this run writes and what it continues from, with rank 0's lock on that folder
+    (runtime/run_dir.claim decides; every rank learns the outcome, or the error, from it)."""
     resume = settings.trainer.resume
-    if resume == "never":
-        return Resumption(run_dir, None)
-    if resume != "auto":
-        return Resumption(run_dir, load_checkpoint(resume))
-    found = find_resumable(run_dir, search_roots, run_identity(settings.resolved)) if dist.is_main_process() else None
-    found = dist.broadcast_object(found)
-    if found is None:
-        return Resumption(run_dir, None)
-    if found != run_dir:
-        log.info("resuming the interrupted run in %s; its outputs continue there", found)
-    return Resumption(found, load_checkpoint(found / "checkpoints" / "last.pt"))
+    identity = None if settings.checkpoint else run_identity(settings.resolved)
+    lock, outcome = None, None
+    if dist.is_main_process():
+        try:
+            claimed = claim(run_dir, search_roots, identity, resume == "auto")
+            lock, outcome = claimed.lock, (str(claimed.run_dir), claimed.resumes, None)
+        except UserError as error:
+            outcome = (None, False, str(error))
+    directory, resumes, error = dist.broadcast_object(outcome)
+    if error:
+        raise UserError(error)
+    directory = Path(directory)
+    try:
+        if resumes:
+            state = load_checkpoint(directory / CHECKPOINT_DIR / CHECKPOINT_FILE)
+        else:
+            state = None if resume in ("auto", "never") else load_checkpoint(resume, "trainer.resume")
+    except BaseException:
+        if lock:
+            lock.release()
+        raise
+    return Resumption(directory, state), lock
 
 
 def pretrain(settings: Settings, splits: DatasetSplits, eval_data: Optional[EvalData], env: Environment,
@@ -187,26 +216,28 @@ def pretrain(settings: Settings, splits: DatasetSplits, eval_data: Optional[Eval
         progress = restore(resumption.state, method, optimizer, step.scaler)
         log.info("resumed at epoch %d, step %d", progress.epoch, progress.step)
     if env.main:
-        atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(settings.resolved)))
+        atomic_write_text(out_dir / CONFIG_FILE, OmegaConf.to_yaml(OmegaConf.create(settings.resolved)))
+    checkpointer = Checkpointer(out_dir, settings.resolved, len(splits.train)) if env.main else None
     loop = PretrainLoop(
         step=step, loader=loader, epochs=trainer.epochs, world_size=env.world, log_every=trainer.log_every,
         image_every=trainer.image_every, knn_every=trainer.knn_every,
+        checkpoint_every=CheckpointInterval.parse(trainer.checkpoint_every),
         monitor=(lambda: knn_accuracy(method.encoder, eval_data, device)) if env.main and eval_data else None,
-        logger=logger, checkpointer=Checkpointer(out_dir, settings.resolved) if env.main else None,
-        image_stats=(splits.mean, splits.std),
+        logger=logger, checkpointer=checkpointer, image_stats=(splits.mean, splits.std),
+        slow_hint=CPU_HINT if device.type == "cpu" else "",
     )
     try:
         progress = loop.run(progress)
     except Interrupted as stop:
-        raise UserError(f"{stop}; checkpoint saved in {out_dir / 'checkpoints'}: rerun the same command to resume") from None
-    if loader.skipped_images:
-        log.warning("skipped %d unreadable images during pretraining", loader.skipped_images)
+        where = checkpointer.written if checkpointer else None
+        raise Stopped(f"{stop}; checkpoint saved as {where}: rerun the same command to resume") from None
     if trainer.epochs == 0 and eval_data is not None:
         images = estimate_batchnorm_statistics(method.encoder, eval_data, device)
         log.info("random-init baseline: BatchNorm statistics estimated on %d training images, no weight updated", images)
     if env.main:
-        atomic_save(method.encoder.state_dict(), out_dir / "backbone.pt")
-    return Pretrained.from_progress(method.encoder, settings.method.name, settings.encoder.name, progress)
+        atomic_save(method.encoder.state_dict(), out_dir / BACKBONE_FILE)
+    return Pretrained.from_progress(method.encoder, settings.method.name, settings.encoder.name, progress,
+                                    len(splits.train))
 
 
 def _hparams(settings: Settings) -> dict[str, Any]:
@@ -227,7 +258,8 @@ def evaluate_and_report(settings: Settings, splits: DatasetSplits, eval_data: Op
         "encoder": pretrained.encoder_name,
         "epochs": pretrained.epochs,
         "dataset": settings.dataset.name,
-        "train_images": len(splits.train),
+        "train_images": pretrained.train_images,  # pretraining's (None for a bare backbone.pt)
+        "eval_train_images": len(splits.train),
         "val_split": splits.val_split,
         "val_images": len(splits.val) if splits.val is not None else 0,
         "eval": settings.eval.name,

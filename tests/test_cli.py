@@ -96,14 +96,15 @@ def test_a_missing_dataset_says_how_to_point_at_a_local_copy(tmp_path):
 
 
 def test_evaluating_a_checkpoint_skips_pretraining_and_reports_its_method(finished_run, tmp_path):
-    checkpoint = finished_run / "checkpoints" / "last.pt"
-    result = run_cli(smoke(f"checkpoint={checkpoint}", "encoder=resnet18"), tmp_path)
+    result = run_cli(smoke("method=byol", f"checkpoint={finished_run}", "encoder=resnet18", "dataset.num_images=128"),
+                     tmp_path)
     assert result.returncode == 0, result.stderr
     [run_dir] = run_dirs(tmp_path)
     results = json.loads((run_dir / "results.json").read_text())
-    # the encoder comes from the checkpoint's own config, whatever the command line says
+    # the method and encoder come from the checkpoint's own run, whatever the command line says
+    assert run_dir.name.endswith("-eval-simclr-small_cnn")
     assert (results["method"], results["encoder"], results["epochs"]) == ("simclr", "small_cnn", 2)
-    assert results["knn_top1"] == json.loads((finished_run / "results.json").read_text())["knn_top1"]
+    assert (results["train_images"], results["eval_train_images"]) == (256, 128)
 
 
 def test_a_backbone_file_evaluates_with_the_configured_encoder(finished_run, tmp_path):
@@ -142,6 +143,8 @@ def test_a_multirun_sweep_runs_every_combination(tmp_path):
     assert result.returncode == 0, result.stderr
     results = [json.loads((d / "results.json").read_text()) for d in run_dirs(tmp_path, "multirun")]
     assert sorted((r["seed"], r["eval"]) for r in results) == [(0, "knn"), (0, "none"), (1, "knn"), (1, "none")]
+    names = sorted(d.name.split("-", 1)[1] for d in run_dirs(tmp_path, "multirun"))
+    assert names[0] == "simclr-small_cnn-eval=knn,trainer.seed=0", "a job's folder names the overrides its jobs vary"
 
 
 def test_a_bad_sweep_value_fails_before_any_job_runs(tmp_path):
