@@ -12,7 +12,9 @@ from ssltrain.augment.views import ViewConfig
 from ssltrain.data.decode import decode_folder
 from ssltrain.data.images import DatasetSource, balanced_subset, make_splits
 from ssltrain.data.loader import EpochSampler, PretrainLoader
-from ssltrain.data.sources import imagefolder, synthetic
+from ssltrain.data.sources import cifar10, imagefolder, synthetic
+from ssltrain.data.unreadable import UnreadableImages
+from ssltrain.errors import UserError
 from ssltrain.augment.per_sample import MultiViewTransform
 
 
@@ -62,11 +64,42 @@ def test_decoding_skips_unreadable_files_names_them_and_reuses_the_cache(tmp_pat
     images, classes = decode_folder(tmp_path / "train", size=8)
     assert classes == ["a", "b"] and images.pixels.shape == (10, 8, 8, 3)
     assert torch.bincount(images.labels).tolist() == [5, 5]
-    assert "skipped 1 of 11 images" in caplog.text and "broken.jpg" in caplog.text
+    assert "left out 1 unreadable image of 11" in caplog.text and "broken.jpg" in caplog.text
     assert len(list((tmp_path / "train" / ".ssltrain-cache").glob("*.pt"))) == 1
-    caplog.clear()
     cached, _ = decode_folder(tmp_path / "train", size=8)
-    assert torch.equal(cached.pixels, images.pixels) and "skipped 1 of 11" in caplog.text
+    assert torch.equal(cached.pixels, images.pixels)
+
+
+def test_an_unreadable_image_is_reported_once_however_often_it_is_read(caplog):
+    reporter = UnreadableImages()
+    for _ in range(3):  # e.g. three epochs of a streamed dataset
+        reporter.report(["/data/b.jpg", "/data/a.jpg"], 100, "pretraining")
+    assert caplog.text.count("left out 2 unreadable images of 100 (pretraining), e.g. /data/a.jpg") == 1
+
+
+def test_an_empty_class_folder_is_reported_as_still_counting(tmp_path, caplog):
+    _write_folder(tmp_path / "data", per_class=2)
+    (tmp_path / "data" / "train" / "c").mkdir()
+    source = imagefolder(str(tmp_path / "data"), image_size=8)
+    assert source.num_classes == 3 and "class folder under" in caplog.text and "(c)" in caplog.text
+
+
+def test_a_cifar_root_with_the_wrong_number_of_classes_is_refused(tmp_path):
+    _write_folder(tmp_path / "data", per_class=2)
+    with pytest.raises(UserError, match="holds 2 class folders under train/ and CIFAR-10 has 10"):
+        cifar10(root=str(tmp_path / "data"), image_size=8)
+
+
+def test_a_failed_cifar_download_creates_no_folder(tmp_path):
+    root = tmp_path / "missing" / "cifar"
+    with pytest.raises(UserError, match="CIFAR-10 is not under"):
+        cifar10(root=str(root), download=False)
+    assert not (tmp_path / "missing").exists()
+
+
+def test_a_fine_tune_batch_too_large_for_the_data_names_eval_batch_size():
+    with pytest.raises(UserError, match="no full batch of eval.batch_size=64; lower eval.batch_size"):
+        EpochSampler(10, 64, seed=0, batch_key="eval.batch_size")
 
 
 def test_images_directly_in_the_folder_are_unlabelled(tmp_path):
@@ -82,10 +115,11 @@ def test_a_run_on_a_folder_with_a_corrupt_image_skips_it_and_finishes(tmp_path, 
     data = tmp_path / "data"
     _write_folder(data, per_class=8, size=100)
     result = run_cli(smoke("dataset=imagefolder", f"dataset.root={data}", f"dataset.image_size={image_size}",
-                           "dataset.holdout_fraction=0.25", "trainer.batch_size=4", "trainer.epochs=1",
+                           "dataset.holdout_fraction=0.25", "trainer.batch_size=4", "trainer.epochs=2",
                            "encoder=small_cnn", "encoder.channels=[4,8]"), tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "broken.jpg" in result.stdout + result.stderr
+    assert (result.stdout + result.stderr).count("broken.jpg") == 1, "reported once, not per epoch"
+    assert "broken.jpg" in next(tmp_path.glob("outputs/**/ssltrain.log")).read_text()
     assert list(tmp_path.glob("outputs/**/results.json"))
 
 

@@ -19,7 +19,9 @@ from PIL import Image
 
 from ssltrain.runtime.atomic import atomic_save
 from ssltrain.data.images import UNLABELLED, ImageSet
+from ssltrain.data.unreadable import UNREADABLE
 from ssltrain.errors import UserError
+from ssltrain.runtime.progress import bar as progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,14 @@ def scan_folder(root: Path) -> tuple[list[str], torch.Tensor, list[str]]:
                     labels.append(index)
     if not paths:
         raise UserError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) under {root}")
-    return paths, torch.tensor(labels, dtype=torch.long), classes
+    labels = torch.tensor(labels, dtype=torch.long)
+    empty = [name for index, name in enumerate(classes) if not (labels == index).any()]
+    if empty:
+        log.warning("%d class folder%s under %s hold%s no images (%s); %s still count%s among the %d classes",
+                    len(empty), "s" if len(empty) > 1 else "", root, "" if len(empty) > 1 else "s",
+                    ", ".join(empty[:5]) + (" ..." if len(empty) > 5 else ""), "they" if len(empty) > 1 else "it",
+                    "" if len(empty) > 1 else "s", len(classes))
+    return paths, labels, classes
 
 
 def load_rgb(path: str, size: int | None) -> Image.Image:
@@ -62,11 +71,10 @@ def load_rgb(path: str, size: int | None) -> Image.Image:
 
 
 def try_load_rgb(path: str) -> Image.Image | None:
-    """`load_rgb` at the file's own size, or None (with a warning naming the file) if unreadable."""
+    """`load_rgb` at the file's own size, or None if unreadable (the caller reports it)."""
     try:
         return load_rgb(path, None)
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
-        log.warning("skipping unreadable image %s (%s)", path, error)
+    except (OSError, ValueError, Image.DecompressionBombError):
         return None
 
 
@@ -102,16 +110,15 @@ def decode_folder(root: Path, size: int, use_cache: bool = True) -> tuple[ImageS
     cache = _cache_path(root, _cache_key(paths, size))
     if use_cache and cache.exists():
         stored = torch.load(cache, weights_only=True)
-        _report_skipped(stored["skipped"], len(paths))
+        UNREADABLE.report(stored["skipped"], len(paths), f"decoding {root}")
         return ImageSet(labels=stored["labels"], pixels=stored["pixels"]), classes
     log.info("decoding %d images under %s (once; cached in %s)", len(paths), root, cache)
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        arrays = list(pool.map(lambda path: _decode_one(path, size), paths, chunksize=256))
+    arrays = _decode_all(paths, size)
     readable = [i for i, array in enumerate(arrays) if array is not None]
     skipped = [paths[i] for i, array in enumerate(arrays) if array is None]
     pixels = torch.from_numpy(np.stack([arrays[i] for i in readable])) if readable else torch.empty(0, size, size, 3, dtype=torch.uint8)
     kept_labels = labels[torch.tensor(readable, dtype=torch.long)]
-    _report_skipped(skipped, len(paths))
+    UNREADABLE.report(skipped, len(paths), f"decoding {root}")
     if use_cache:
         try:
             atomic_save({"pixels": pixels, "labels": kept_labels, "skipped": skipped}, cache)
@@ -120,7 +127,11 @@ def decode_folder(root: Path, size: int, use_cache: bool = True) -> tuple[ImageS
     return ImageSet(labels=kept_labels, pixels=pixels), classes
 
 
-def _report_skipped(skipped: list[str], total: int) -> None:
-    if skipped:
-        shown = ", ".join(skipped[:3]) + (" ..." if len(skipped) > 3 else "")
-        log.warning("skipped %d of %d images that could not be read: %s", len(skipped), total, shown)
+def _decode_all(paths: list[str], size: int) -> list[np.ndarray | None]:
+    """Decode in threads (PIL releases the GIL), with a progress bar; Ctrl-C stops at once."""
+    pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1))
+    try:
+        futures = [pool.submit(_decode_one, path, size) for path in paths]
+        return [future.result() for future in progress_bar(futures, desc="decoding", unit="img")]
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)

@@ -46,7 +46,6 @@ class DeviceLoader:
         self.labels = images.labels.to(device)  # [N]
         self.augment = BatchAugment(views, image_size, mean, std)
         self.generator = torch.Generator(device=device)
-        self.skipped_images = 0  # decoded sets were read in full when they were decoded
 
     @property
     def steps_per_epoch(self) -> int:

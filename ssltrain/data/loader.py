@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
 from ssltrain.data.batch import Batch
 from ssltrain.data.decode import try_load_rgb
+from ssltrain.data.unreadable import UNREADABLE
 from ssltrain.data.images import ImageSet
 from ssltrain.augment.per_sample import MultiViewTransform
 from ssltrain.errors import UserError
@@ -26,16 +27,18 @@ def sample_seed(seed: int, epoch: int, index: int) -> int:
 
 
 class EpochSampler(Sampler):
-    """A seeded permutation per epoch, cut to whole batches and sharded across ranks."""
+    """A seeded permutation per epoch, cut to whole batches and sharded across ranks.
+    `batch_key` names the setting the batch size comes from, for the error message."""
 
-    def __init__(self, size: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
+    def __init__(self, size: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
+                 batch_key: str = "trainer.batch_size"):
         self.size, self.batch_size, self.seed = size, batch_size, seed
         self.rank, self.world_size = rank, world_size
         self.steps_per_epoch = size // (batch_size * world_size)
         if self.steps_per_epoch == 0:
             raise UserError(
-                f"{size} training images make no full batch of trainer.batch_size={batch_size * world_size}; "
-                f"lower trainer.batch_size or raise dataset.limit"
+                f"{size} training images make no full batch of {batch_key}={batch_size * world_size}; "
+                f"lower {batch_key} or raise dataset.limit"
             )
         self.epoch, self.start_step = 0, 0
 
@@ -58,7 +61,7 @@ class EpochSampler(Sampler):
 
 
 class MultiViewDataset(Dataset):
-    """Images -> (views, label); unreadable files give None, dropped by `collate_views`."""
+    """Images -> (views, label); an unreadable file gives its path, left out by `collate_views`."""
 
     def __init__(self, images: ImageSet, transform: MultiViewTransform, seed: int):
         self.images, self.transform, self.seed = images, transform, seed
@@ -75,7 +78,7 @@ class MultiViewDataset(Dataset):
         epoch, index = key
         image = self._image(index)
         if image is None:
-            return None
+            return self.images.paths[index]
         seed = sample_seed(self.seed, epoch, index)
         if get_worker_info() is not None:  # a worker process owns its global RNG
             torch.manual_seed(seed)
@@ -88,12 +91,13 @@ class MultiViewDataset(Dataset):
 
 
 def collate_views(samples: list) -> dict:
-    kept = [sample for sample in samples if sample is not None]
+    kept = [sample for sample in samples if not isinstance(sample, str)]
+    skipped = [sample for sample in samples if isinstance(sample, str)]
     if not kept:
-        return {"views": [], "labels": torch.empty(0, dtype=torch.long), "skipped": len(samples)}
+        return {"views": [], "labels": torch.empty(0, dtype=torch.long), "skipped": skipped}
     views = [torch.stack([sample[0][v] for sample in kept]) for v in range(len(kept[0][0]))]
     labels = torch.tensor([sample[1] for sample in kept], dtype=torch.long)
-    return {"views": views, "labels": labels, "skipped": len(samples) - len(kept)}
+    return {"views": views, "labels": labels, "skipped": skipped}
 
 
 def default_workers(device: torch.device) -> int:
@@ -107,8 +111,8 @@ class PretrainLoader:
 
     def __init__(self, images: ImageSet, transform: MultiViewTransform, batch_size: int, seed: int,
                  device: torch.device, num_workers: int, rank: int = 0, world_size: int = 1,
-                 channels_last: bool = False):
-        self.sampler = EpochSampler(len(images), batch_size, seed, rank, world_size)
+                 channels_last: bool = False, batch_key: str = "trainer.batch_size"):
+        self.sampler = EpochSampler(len(images), batch_size, seed, rank, world_size, batch_key)
         workers = default_workers(device) if num_workers < 0 else num_workers
         self.device = device
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -122,7 +126,7 @@ class PretrainLoader:
             persistent_workers=workers > 0,
             prefetch_factor=4 if workers > 0 else None,
         )
-        self.skipped_images = 0
+        self.total_images = len(images)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -131,7 +135,7 @@ class PretrainLoader:
     def epoch(self, epoch: int, start_step: int = 0) -> Iterator[Batch]:
         self.sampler.set_epoch(epoch, start_step)
         for raw in self.loader:
-            self.skipped_images += raw["skipped"]
+            UNREADABLE.report(raw["skipped"], self.total_images, "pretraining")
             if not raw["views"]:
                 raise UserError(f"every image of a batch in epoch {epoch} was unreadable (see the warnings above); check the files under dataset.root")
             yield Batch(

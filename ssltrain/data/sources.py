@@ -6,6 +6,7 @@ so a run's image size is known from its config before any data loads (build.chec
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Optional
 
@@ -27,29 +28,51 @@ IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 DECODE_ONCE_MAX_SIZE = 64
 
 
-def _folder_source(root: Path, image_size: int, decode_once: bool, use_cache: bool) -> tuple[ImageSet, ImageSet | None]:
-    """ImageFolder tree: `root/train/` (or `root` itself) and an optional `test/` or `val/`."""
+def _folder_source(root: Path, image_size: int, decode_once: bool, use_cache: bool) -> tuple[ImageSet, ImageSet | None, list[str]]:
+    """ImageFolder tree: `root/train/` (or `root` itself) and an optional `test/` or `val/`;
+    returns (train, test, the training set's class names)."""
     train_dir = root / "train" if (root / "train").is_dir() else root
     test_dir = next((root / name for name in ("test", "val") if (root / name).is_dir()), None)
 
-    def load(directory: Path) -> ImageSet:
+    def load(directory: Path) -> tuple[ImageSet, list[str]]:
         if decode_once:
-            return decode_folder(directory, image_size, use_cache)[0]
-        paths, labels, _ = scan_folder(directory)
-        return ImageSet(labels=labels, paths=paths)
+            return decode_folder(directory, image_size, use_cache)
+        paths, labels, classes = scan_folder(directory)
+        return ImageSet(labels=labels, paths=paths), classes
 
-    return load(train_dir), (load(test_dir) if test_dir is not None else None)
+    train, classes = load(train_dir)
+    return train, (load(test_dir)[0] if test_dir is not None else None), classes
+
+
+def _created_by(action, folder: Path):
+    """Run `action()`; if it fails, remove the folders it created on the way to `folder`
+    (when they hold no file), so a failed download leaves nothing behind."""
+    first_new = None
+    for candidate in [folder, *folder.parents]:
+        if candidate.exists():
+            break
+        first_new = candidate
+    try:
+        return action()
+    except BaseException:
+        if first_new is not None and first_new.is_dir() and not any(p.is_file() for p in first_new.rglob("*")):
+            shutil.rmtree(first_new, ignore_errors=True)
+        raise
 
 
 def _cifar(torchvision_class, title: str, root: str, download: bool, cache: bool, image_size: int, num_classes: int,
            stats) -> DatasetSource:
     folder = Path(root).expanduser()
     if (folder / "train").is_dir():
-        train, test = _folder_source(folder, image_size, decode_once=True, use_cache=cache)
+        train, test, classes = _folder_source(folder, image_size, decode_once=True, use_cache=cache)
+        if len(classes) != num_classes:
+            raise UserError(f"dataset.root={root} holds {len(classes)} class folders under train/ and {title} has "
+                            f"{num_classes}; point it at a full copy, or use dataset=imagefolder for other classes")
     else:
         try:
-            train_set = torchvision_class(str(folder), train=True, download=download)
-            test_set = torchvision_class(str(folder), train=False, download=download)
+            train_set, test_set = _created_by(lambda: (torchvision_class(str(folder), train=True, download=download),
+                                                       torchvision_class(str(folder), train=False, download=download)),
+                                              folder)
         except (RuntimeError, OSError) as error:
             raise UserError(
                 f"{title} is not under {folder} and could not be downloaded ({type(error).__name__}); "
@@ -98,9 +121,8 @@ def imagefolder(root: str, image_size: int = 224, decode_once: Optional[bool] = 
     if not folder.is_dir():
         raise UserError(f"dataset.root={root} is not a folder; point it at a folder holding train/<class>/*.jpg")
     in_memory = image_size <= DECODE_ONCE_MAX_SIZE if decode_once is None else decode_once
-    train, test = _folder_source(folder, image_size, decode_once=in_memory, use_cache=cache)
-    labels = train.labels[train.labels >= 0]
-    num_classes = int(labels.max()) + 1 if len(labels) else 0
+    train, test, classes = _folder_source(folder, image_size, decode_once=in_memory, use_cache=cache)
+    num_classes = len(classes)
     return DatasetSource(train=train, test=test, num_classes=num_classes, image_size=image_size,
                          mean=IMAGENET_STATS[0], std=IMAGENET_STATS[1])
 

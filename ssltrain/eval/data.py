@@ -9,6 +9,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from ssltrain.data.decode import try_load_rgb
+from ssltrain.data.unreadable import UNREADABLE
+from ssltrain.runtime.progress import bar as progress_bar
 from ssltrain.data.images import ImageSet
 from ssltrain.runtime.precision import Precision
 from ssltrain.augment.pixels import normalize
@@ -37,27 +39,35 @@ class _FileDataset(Dataset):
 
     def __getitem__(self, index: int):
         image = try_load_rgb(self.images.paths[index])
-        return None if image is None else (self.transform(image), self.images.labels[index])
+        return self.images.paths[index] if image is None else (self.transform(image), self.images.labels[index])
 
 
 def _collate_readable(samples: list):
-    """Unreadable files (None) are left out; their features and labels go together."""
-    return default_collate([sample for sample in samples if sample is not None])
+    """Unreadable files (their paths) are left out; features and labels stay together."""
+    kept = [sample for sample in samples if not isinstance(sample, str)]
+    return default_collate(kept) if kept else None, [sample for sample in samples if isinstance(sample, str)]
 
 
-def eval_batches(images: ImageSet, data: EvalData, batch_size: int, device: torch.device):
-    """Normalised [B, 3, H, W] batches with labels, in order, without augmentation."""
-    if images.pixels is not None:  # decoded in memory: normalise whole batches at once
-        for start in range(0, len(images), batch_size):
-            pixels = images.pixels[start : start + batch_size].to(device, non_blocking=True)
-            batch = normalize(pixels.permute(0, 3, 1, 2).float().div_(255), data.mean, data.std)
-            yield batch.contiguous(memory_format=torch.channels_last), images.labels[start : start + batch_size].to(device)
-        return
-    transform = eval_transform(data.image_size, data.mean, data.std, resize=True)
-    loader = DataLoader(_FileDataset(images, transform), batch_size=batch_size, num_workers=data.num_workers,
-                        pin_memory=device.type == "cuda", collate_fn=_collate_readable)
-    for batch, labels in loader:
-        yield batch.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+def eval_batches(images: ImageSet, data: EvalData, batch_size: int, device: torch.device, desc: str = "features"):
+    """Normalised [B, 3, H, W] batches with labels, in order, without augmentation (with a progress bar)."""
+    batches = progress_bar(total=-(-len(images) // batch_size), desc=desc, unit="batch")
+    with batches:
+        if images.pixels is not None:  # decoded in memory: normalise whole batches at once
+            for start in range(0, len(images), batch_size):
+                pixels = images.pixels[start : start + batch_size].to(device, non_blocking=True)
+                batch = normalize(pixels.permute(0, 3, 1, 2).float().div_(255), data.mean, data.std)
+                yield batch.contiguous(memory_format=torch.channels_last), images.labels[start : start + batch_size].to(device)
+                batches.update(1)
+            return
+        transform = eval_transform(data.image_size, data.mean, data.std, resize=True)
+        loader = DataLoader(_FileDataset(images, transform), batch_size=batch_size, num_workers=data.num_workers,
+                            pin_memory=device.type == "cuda", collate_fn=_collate_readable)
+        for readable, skipped in loader:
+            UNREADABLE.report(skipped, len(images), "evaluation")
+            batches.update(1)
+            if readable is not None:
+                batch, labels = readable
+                yield batch.to(device, non_blocking=True), labels.to(device, non_blocking=True)
 
 
 @torch.no_grad()
@@ -102,7 +112,7 @@ def estimate_batchnorm_statistics(encoder: nn.Module, data: EvalData, device: to
     chosen = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(data.seed))[:max_images]
     images = data.train.subset(chosen.sort().values)  # a seeded sample: the images are stored class by class
     with data.precision.autocast(device.type):
-        for batch, _ in eval_batches(images, data, batch_size, device):
+        for batch, _ in eval_batches(images, data, batch_size, device, desc="batchnorm statistics"):
             encoder(batch)
             seen += len(batch)
     for norm, momentum in zip(norms, momenta):

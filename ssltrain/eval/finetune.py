@@ -21,6 +21,7 @@ from ssltrain.encoders.base import stage_parameters
 from ssltrain.eval.data import EvalData, extract_features, topk_accuracy
 from ssltrain.eval.knn import knn_accuracy
 from ssltrain.registry import EVALUATORS
+from ssltrain.runtime.progress import bar as progress_bar
 from ssltrain.runtime.run_logger import RunLogger
 from ssltrain.optim.schedules import warmup_cosine
 
@@ -59,10 +60,11 @@ def train_classifier(encoder: nn.Module, data: EvalData, device: torch.device, e
         groups.append({"params": trainable, "base_lr": backbone_lr})
     optimizer = torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
     transform = MultiViewTransform([TRAIN_VIEW], data.image_size, data.mean, data.std)
-    loader = PretrainLoader(data.train, transform, batch_size, data.seed, device, data.num_workers)
+    loader = PretrainLoader(data.train, transform, batch_size, data.seed, device, data.num_workers,
+                            batch_key="eval.batch_size")
     schedule = warmup_cosine(1.0, 0.0, epochs * loader.steps_per_epoch).tolist()
     step = 0
-    for epoch in range(epochs):
+    for epoch in progress_bar(range(epochs), desc=tag, unit="epoch"):
         model.train()
         for module in frozen_modules:
             module.eval()

@@ -21,6 +21,7 @@ from ssltrain.eval.data import EvalData, extract_features, topk_accuracy
 from ssltrain.eval.finetune import train_classifier
 from ssltrain.eval.knn import knn_metrics
 from ssltrain.registry import EVALUATORS
+from ssltrain.runtime.progress import bar as progress_bar
 from ssltrain.runtime.run_logger import RunLogger
 from ssltrain.optim.schedules import warmup_cosine
 
@@ -36,7 +37,7 @@ def fit_linear(features: torch.Tensor, labels: torch.Tensor, num_classes: int, e
     standardised = (features - mean) / std
     generator = torch.Generator().manual_seed(seed)
     step = 0
-    for epoch in range(epochs):
+    for epoch in progress_bar(range(epochs), desc="linear probe", unit="epoch"):
         order = torch.randperm(len(features), generator=generator).to(features.device)
         total = torch.zeros((), device=features.device)
         for start in range(0, steps_per_epoch * batch_size, batch_size):
