@@ -28,6 +28,7 @@ from ssltrain.data.loader import PretrainLoader
 from ssltrain.errors import UserError
 from ssltrain.methods.base import SSLMethod
 from ssltrain.optim.schedules import OptimizerSchedule
+from ssltrain.runtime import dist
 from ssltrain.runtime.checkpoint import CheckpointInterval, Checkpointer, Progress
 from ssltrain.runtime.precision import Precision
 from ssltrain.runtime.progress import bar as progress_bar
@@ -148,6 +149,9 @@ class Scalars:
 
 # Steps this session times before it estimates how long the run takes (the first is not timed).
 ESTIMATE_AFTER_STEPS = 5
+# Under torchrun, steps between the ranks' agreement on a stop request (one tiny all-reduce):
+# each rank gets the signal at its own moment, and all must stop after the same step.
+STOP_CHECK_STEPS = 10
 
 
 @dataclass
@@ -227,17 +231,24 @@ class PretrainLoop:
             if progress.step % self.log_every == 0 or progress.step_in_epoch == self.loader.steps_per_epoch:
                 self._tick(progress)
                 self._log(lr, progress.step, bar)
-            if self.stop.requested:
-                self._stop(progress)
             end_of_epoch = progress.step_in_epoch == self.loader.steps_per_epoch  # saved just below
+            if self._stop_agreed(progress, end_of_epoch):
+                self._stop(progress)
             if not end_of_epoch and self.checkpoint_every.due(progress.step - self._saved_at[0],
                                                               time.monotonic() - self._saved_at[1]):
                 self._tick(progress)
                 self._save(progress)
                 self._clock = time.perf_counter()  # writing the checkpoint is not training time
-        if self.stop.requested:  # the loader was cut off (its workers got the signal too)
+        if self._stop_agreed(progress, end_of_epoch=True):  # a late request, or the loader cut off (its workers got the signal too)
             self._stop(progress)
         return batch
+
+    def _stop_agreed(self, progress: Progress, end_of_epoch: bool) -> bool:
+        if self.world_size == 1:
+            return self.stop.requested
+        if progress.step % STOP_CHECK_STEPS and not end_of_epoch:
+            return False
+        return dist.any_rank(self.stop.requested, next(self.method.parameters()).device)
 
     def _stop(self, progress: Progress) -> None:
         self._tick(progress)

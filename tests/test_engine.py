@@ -1,15 +1,18 @@
-"""The training step every run takes: gradient clipping and what it reports."""
+"""The training step every run takes (gradient clipping and what it reports), and how the loop stops."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import pytest
 import torch
 from torch import nn
 
-from kit import views_batch
-from ssltrain.engine import TrainStep
+from kit import run_on_two_ranks, views_batch
+from ssltrain.engine import PretrainLoop, TrainStep
 from ssltrain.methods.base import SSLMethod
 from ssltrain.optim.schedules import OptimizerSchedule
+from ssltrain.runtime.checkpoint import Progress
 
 
 class SteepMethod(SSLMethod):
@@ -41,3 +44,17 @@ def test_clip_grad_rescales_the_gradients_to_the_given_global_norm():
 def test_without_clip_grad_the_full_gradient_is_applied():
     outputs, moved = step_with(clip_grad=None)
     assert moved == pytest.approx(400.0) and "grad_norm" not in outputs
+
+
+def _stop_decisions(requested: bool) -> list[bool]:
+    """On one of two ranks: whether the loop stops after steps 5, 10 and 20 when only rank 0 got a signal."""
+    method = SteepMethod(slope=1.0)
+    step = TrainStep(method, method, torch.optim.SGD(method.parameters(), lr=0.1),
+                     OptimizerSchedule(torch.ones(1), torch.zeros(1), base_lr=0.1), total_steps=100)
+    loop = PretrainLoop(step=step, loader=SimpleNamespace(steps_per_epoch=100), epochs=1, world_size=2)
+    loop.stop.requested = requested
+    return [loop._stop_agreed(Progress(step=n, step_in_epoch=n), end_of_epoch=False) for n in (5, 10, 20)]
+
+
+def test_under_torchrun_every_rank_stops_after_the_same_step_when_any_rank_is_signalled():
+    assert run_on_two_ranks(_stop_decisions, [True, False]) == [[False, True, True], [False, True, True]]
