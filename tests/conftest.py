@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -22,15 +24,20 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 
 @pytest.fixture(scope="session")
 def cifar10_root() -> Path:
-    """The offline CIFAR-10 training copy as an ImageFolder tree (root/train/<class>/*.jpg)."""
-    if not (CIFAR_DIR / "train").is_dir():
-        if not CIFAR_TARBALL.is_file():
-            pytest.skip(f"the CIFAR-10 copy {CIFAR_TARBALL} is not here (set SSLTRAIN_CIFAR10_TARBALL)")
-        partial = CIFAR_DIR.with_name(CIFAR_DIR.name + ".partial")
-        partial.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(CIFAR_TARBALL) as archive:
-            archive.extractall(partial, filter="data")
-        partial.rename(CIFAR_DIR)
+    """The offline CIFAR-10 training copy as an ImageFolder tree (root/train/<class>/*.jpg),
+    unpacked by one test process while the others (pytest -n) wait."""
+    CIFAR_DIR.parent.mkdir(parents=True, exist_ok=True)
+    with open(CIFAR_DIR.parent / ".unpack.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (CIFAR_DIR / "train").is_dir():
+            if not CIFAR_TARBALL.is_file():
+                pytest.skip(f"the CIFAR-10 copy {CIFAR_TARBALL} is not here (set SSLTRAIN_CIFAR10_TARBALL)")
+            partial = CIFAR_DIR.with_name(CIFAR_DIR.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir()
+            with tarfile.open(CIFAR_TARBALL) as archive:
+                archive.extractall(partial, filter="data")
+            partial.rename(CIFAR_DIR)
     return CIFAR_DIR
 
 

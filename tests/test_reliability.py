@@ -44,12 +44,18 @@ def test_a_run_folder_is_locked_by_one_process_and_the_second_is_told_the_owners
     assert RunLock(tmp_path).try_acquire() is None, "released on exit"
 
 
-def test_a_killed_owner_leaves_no_stale_lock(tmp_path):
+def _hold_lock(run_dir: Path) -> subprocess.Popen:
+    """Another process that owns `run_dir` (as a run does) until killed."""
     owner = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
                               "from ssltrain.runtime.run_dir import RunLock; RunLock(Path(sys.argv[1])).acquire(); "
-                              "print('locked', flush=True); time.sleep(60)", str(tmp_path)],
+                              "print('locked', flush=True); time.sleep(120)", str(run_dir)],
                              stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert owner.stdout.readline().strip() == "locked"
+    return owner
+
+
+def test_a_killed_owner_leaves_no_stale_lock(tmp_path):
+    owner = _hold_lock(tmp_path)
     assert RunLock(tmp_path).try_acquire() == owner.pid
     owner.send_signal(signal.SIGKILL)
     owner.wait()
@@ -151,36 +157,66 @@ RESUMABLE = smoke("trainer.epochs=3", "dataset.num_images=640", "trainer.resume=
 
 
 def _finished(cwd: Path) -> tuple[dict, dict]:
+    """The backbone and last.json of the one finished run under `cwd`."""
     [run_dir] = [path.parent for path in cwd.glob("outputs/**/results.json")]
     return (torch.load(run_dir / "backbone.pt", weights_only=True),
             json.loads((run_dir / "checkpoints" / "last.json").read_text()))
 
 
-def test_a_run_killed_mid_epoch_resumes_from_its_timed_checkpoint_and_ends_bit_identical(tmp_path):
-    reference, killed = tmp_path / "reference", tmp_path / "killed"
-    reference.mkdir(), killed.mkdir()
-    assert run_cli(RESUMABLE, reference).returncode == 0
-    command = [sys.executable, "-m", "ssltrain", *RESUMABLE, "trainer.checkpoint_every=0.1s"]
-    process = subprocess.Popen(command, cwd=killed, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={**os.environ, "PYTHONPATH": str(REPO)})
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> tuple[dict, dict]:
+    cwd = tmp_path_factory.mktemp("uninterrupted")
+    assert run_cli(RESUMABLE, cwd).returncode == 0
+    return _finished(cwd)
+
+
+def _start(cwd: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "ssltrain", *RESUMABLE, *extra], cwd=cwd, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def _wait_for_checkpoint(cwd: Path, mid_epoch: bool) -> dict:
     deadline, summary = time.time() + 120, {}
-    while time.time() < deadline and not summary.get("step_in_epoch"):
-        for path in killed.glob("outputs/**/checkpoints/last.json"):
+    while time.time() < deadline and not (summary and (summary.get("step_in_epoch") or not mid_epoch)):
+        for path in cwd.glob("outputs/**/checkpoints/last.json"):
             try:
                 summary = json.loads(path.read_text())
             except ValueError:
                 pass
         time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert summary.get("step_in_epoch") and not summary["finished"], "killed after a mid-epoch checkpoint"
+    return summary
 
-    resumed = run_cli(RESUMABLE, killed)
+
+def _resume_and_compare(cwd: Path, uninterrupted: tuple[dict, dict]) -> None:
+    resumed = run_cli(RESUMABLE, cwd)
     assert resumed.returncode == 0, resumed.stderr
-    (expected, expected_progress), (actual, actual_progress) = _finished(reference), _finished(killed)
+    assert "resumed at epoch" in resumed.stdout  # Hydra logs to stdout
+    (expected, expected_progress), (actual, actual_progress) = uninterrupted, _finished(cwd)
     for key in expected:
         assert torch.equal(expected[key], actual[key]), key
     assert actual_progress["images_seen"] == expected_progress["images_seen"] == 3 * 20 * 32
+    assert actual_progress["step"] == expected_progress["step"]
+
+
+def test_ctrl_c_saves_a_checkpoint_and_the_same_command_ends_as_if_never_stopped(tmp_path, uninterrupted):
+    process = _start(tmp_path)
+    _wait_for_checkpoint(tmp_path, mid_epoch=False)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 2, stderr
+    assert "rerun the same command to resume" in stderr.strip().splitlines()[-1]
+    summary = json.loads(next(tmp_path.glob("outputs/**/checkpoints/last.json")).read_text())
+    assert not summary["finished"] and 0 < summary["step"] < 3 * 20
+    _resume_and_compare(tmp_path, uninterrupted)
+
+
+def test_a_run_killed_mid_epoch_resumes_from_its_timed_checkpoint_and_ends_bit_identical(tmp_path, uninterrupted):
+    process = _start(tmp_path, "trainer.checkpoint_every=0.1s")
+    summary = _wait_for_checkpoint(tmp_path, mid_epoch=True)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    assert summary.get("step_in_epoch") and not summary["finished"], "killed after a mid-epoch checkpoint"
+    _resume_and_compare(tmp_path, uninterrupted)
 
 
 def test_an_output_folder_that_cannot_be_written_is_one_line(tmp_path):
@@ -194,21 +230,16 @@ def test_an_output_folder_that_cannot_be_written_is_one_line(tmp_path):
 
 def test_a_second_process_on_a_run_folder_stops_with_one_line_naming_the_owner(tmp_path):
     run_dir = tmp_path / "shared"
-    owner = subprocess.Popen([sys.executable, "-m", "ssltrain", *smoke("trainer.epochs=200", f"hydra.run.dir={run_dir}")],
-                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             env={**os.environ, "PYTHONPATH": str(REPO)})
+    owner = _hold_lock(run_dir)
     try:
-        deadline = time.time() + 60
-        while not (run_dir / "config.yaml").exists() and time.time() < deadline:
-            time.sleep(0.05)
-        second = run_cli(smoke("trainer.epochs=1", "optimizer.lr=0.3", f"hydra.run.dir={run_dir}"), tmp_path)
+        second = run_cli(smoke("trainer.epochs=1", f"hydra.run.dir={run_dir}"), tmp_path)
     finally:
         owner.kill()
         owner.wait()
     assert second.returncode == 2
     [line] = second.stderr.strip().splitlines()
     assert f"is in use by another ssltrain process (pid {owner.pid})" in line
-    assert "lr: 0.3" not in (run_dir / "config.yaml").read_text()
+    assert not (run_dir / "config.yaml").exists() and (run_dir / "ssltrain.log").exists(), "nothing written, nothing removed"
 
 
 def _cli_with(failure: str, tmp_path: Path) -> subprocess.CompletedProcess:
