@@ -2,9 +2,9 @@
 does the work.
 
 What needs no torch is answered before torch is imported (under a second): --help,
---version, a mistyped group choice, an output folder that cannot be written. Then
-compose.preflight checks every override (each value of a sweep too) and Hydra starts the
-job. Every ordinary failure ends in one line on the terminal; an unexpected one too, with
+--version, a mistyped group choice, and (from the schema cache that every command with
+torch loaded leaves) a mistyped key. Then compose.preflight checks every override (each
+value of a sweep too), the output folder is checked, and Hydra starts the job. Every ordinary failure ends in one line on the terminal; an unexpected one too, with
 its traceback in the run's log file. Under torchrun only rank 0 speaks.
 """
 
@@ -20,9 +20,9 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from ssltrain import __version__, run_names
+from ssltrain import __version__, run_names, schema_cache
 from ssltrain.errors import Stopped, UserError
-from ssltrain.groups import CONFIG_DIR, GROUPS, check_group_choices, group_choices, parse_overrides
+from ssltrain.groups import CONFIG_DIR, GROUPS, check_group_choices, check_keys, group_choices, parse_overrides
 
 log = logging.getLogger("ssltrain")
 
@@ -150,7 +150,12 @@ def main() -> None:
         return
     run_names.register()
     try:
-        check_group_choices(parse_overrides(args))
+        overrides = parse_overrides(args)
+        check_group_choices(overrides)
+        cached_schema = schema_cache.load()
+        if cached_schema is not None:  # keys too, before torch loads
+            schema_cache.store(cached_schema)
+            check_keys(overrides)
         from ssltrain.compose import preflight  # imports torch
 
         preflight(args)

@@ -1,14 +1,18 @@
-"""The config groups and their entries, read from configs/ without importing torch, so that
-`ssltrain --help` and a mistyped group choice answer at once."""
+"""The command line's names checked without importing torch: the config groups and their
+entries (read from configs/), and the keys overrides set (against the composed config), so
+that `ssltrain --help`, a mistyped group choice or a mistyped key answer at once."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
-from hydra.errors import HydraException
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
+from hydra.errors import HydraException
+from omegaconf import DictConfig, ListConfig
 
+from ssltrain.augment.views import ViewConfig
 from ssltrain.errors import UserError
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -40,3 +44,71 @@ def check_group_choices(overrides: list[Override]) -> None:
             for value in values:
                 if value not in group_choices(group):
                     raise UserError(f"unknown {group} '{value}'; valid choices: {', '.join(group_choices(group))}")
+
+
+def compose_config(overrides: list[str], with_hydra: bool = False) -> DictConfig:
+    """configs/config.yaml with these overrides (the registry entries' code defaults must be in
+    Hydra's ConfigStore: compose.store_code_defaults or schema_cache.store)."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        try:
+            return compose("config", overrides=overrides, return_hydra_config=with_hydra)
+        except HydraException as error:
+            raise UserError(str(error).strip().splitlines()[0]) from None
+
+
+def _index(node, part: str):
+    """`part` as a key of the section or an index of the list `node`, or None when absent."""
+    if isinstance(node, DictConfig) and part in node.keys():  # keys(): '???' counts as present
+        return part
+    if isinstance(node, ListConfig) and part.isdigit() and int(part) < len(node):
+        return int(part)
+    return None
+
+
+def _valid_parts(node) -> str:
+    if isinstance(node, DictConfig):
+        return ", ".join(str(k) for k in node.keys())
+    if isinstance(node, ListConfig):
+        return f"indices 0 to {len(node) - 1}"
+    return "none (not a section)"
+
+
+VIEW_FIELDS = tuple(entry.name for entry in dataclasses.fields(ViewConfig))
+
+
+def _is_view(path: list[str]) -> bool:
+    return len(path) == 3 and path[:2] == ["augmentation", "views"]
+
+
+def check_key(cfg: DictConfig, key: str) -> None:
+    """`key` names a setting of `cfg` (a section's key or a list's index at every level)."""
+    parts = key.split(".")
+    node = cfg
+    for depth, part in enumerate(parts):
+        index = _index(node, part)
+        if index is None:
+            where = ".".join(parts[:depth]) or "the top level"
+            if _is_view(parts[:depth]) and part in VIEW_FIELDS:  # a view recipe's setting this preset leaves at its default
+                raise UserError(f"{where} does not set '{part}' (its default applies); add it with +{key}=VALUE")
+            raise UserError(f"unknown key '{key}'; valid keys in {where}: {_valid_parts(node)}")
+        if depth < len(parts) - 1:
+            node = node[index]
+
+
+def sweep_alternatives(override: Override) -> list[str]:
+    """The override lines to try for one override: one per value of a sweep."""
+    if not override.is_sweep_override():
+        return [override.input_line]
+    prefix = "++" if override.is_force_add() else "+" if override.is_add() else ""
+    return [f"{prefix}{override.key_or_group}={value}" for value in override.sweep_string_iterator()]
+
+
+def check_keys(overrides: list[Override]) -> None:
+    """Every key an override sets (not one it adds with +) exists in the composed config."""
+    groups = [sweep_alternatives(override)[0] for override in overrides if override.key_or_group in GROUPS]
+    base = compose_config(groups)
+    for override in overrides:
+        if override.key_or_group not in GROUPS and not (override.is_add() or override.is_force_add() or override.is_delete()):
+            check_key(base, override.key_or_group)

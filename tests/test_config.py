@@ -197,3 +197,12 @@ def test_the_readme_lists_every_method_and_every_choice_of_every_group():
 def test_the_light_group_list_names_every_registry():
     """groups.py lists the groups without importing the registries (so --help needs no torch)."""
     assert set(REGISTRY_GROUPS) <= set(GROUPS)
+
+
+def test_the_schema_cache_composes_the_same_config_as_the_code():
+    from ssltrain import schema_cache
+    from ssltrain.groups import compose_config
+
+    from_code = compose_config(["method=byol", "encoder=vit_tiny", "optimizer=adamw"])
+    schema_cache.store(schema_cache.load())
+    assert compose_config(["method=byol", "encoder=vit_tiny", "optimizer=adamw"]) == from_code

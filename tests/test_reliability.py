@@ -271,9 +271,11 @@ def test_ctrl_c_outside_training_is_one_line_and_leaves_no_empty_folder(tmp_path
     assert not list(tmp_path.glob("outputs/*/*"))
 
 
-def test_help_version_and_a_mistyped_group_answer_without_importing_torch(tmp_path):
+def test_help_version_and_mistyped_names_answer_without_importing_torch(tmp_path):
+    import ssltrain.compose  # noqa: F401  (importing the registries leaves the schema cache the key check reads)
+
     script = ("import sys\nfrom ssltrain.cli import main\n"
-              "for args in (['--help'], ['--version'], ['method=simclrr']):\n"
+              "for args in (['--help'], ['--version'], ['method=simclrr'], ['method=byol', 'method.tau=0.9']):\n"
               "    sys.argv = ['ssltrain', *args]\n"
               "    try:\n        main()\n    except SystemExit:\n        pass\n"
               "print('torch imported:', 'torch' in sys.modules)\n")
@@ -281,6 +283,7 @@ def test_help_version_and_a_mistyped_group_answer_without_importing_torch(tmp_pa
                             env={**os.environ, "PYTHONPATH": str(REPO)})
     assert "usage: ssltrain" in result.stdout and "ssltrain 0.1.0" in result.stdout
     assert "unknown method 'simclrr'" in result.stderr
+    assert "unknown key 'method.tau'; valid keys in method: name, proj_hidden_dim" in result.stderr
     assert result.stdout.strip().endswith("torch imported: False")
 
 
