@@ -21,7 +21,7 @@ from ssltrain.runtime.precision import Precision
 from ssltrain.errors import UserError
 from ssltrain.methods.base import SSLMethod
 from ssltrain.optim.schedules import OptimizerSchedule, capped_warmup, warmup_cosine
-from ssltrain.registry import DATASETS, ENCODERS, METHODS, OPTIMIZERS
+from ssltrain.registry import DATASETS, ENCODERS, EVALUATORS, METHODS, OPTIMIZERS
 
 log = logging.getLogger("ssltrain")
 
@@ -82,6 +82,7 @@ def check_settings(settings: Settings) -> None:
     dataset's image size: every method, encoder and augmentation argument is checked
     before any work starts. With `checkpoint`, only the encoder (a backbone.pt is loaded
     into the configured one; a run's checkpoint brings its own config)."""
+    EVALUATORS.check_installed(settings.eval.name)
     image_size = settings.dataset.options["image_size"]
     parts = (settings.encoder, image_size) if settings.checkpoint else (settings.method, settings.encoder,
                                                                        settings.augmentation, image_size)

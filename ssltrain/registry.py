@@ -15,6 +15,7 @@ builders whose signature asks for them, and they never appear in a YAML file.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import pkgutil
 from typing import Any, Callable, Generic, TypeVar
@@ -31,15 +32,29 @@ class Registry(Generic[T]):
         self._package: str | None = package  # imported lazily so every entry registers itself
         self.context = context  # argument names the run fills in, never a config file
         self._builders: dict[str, Callable[..., T]] = {}
+        self._extras: dict[str, tuple[str, tuple[str, ...]]] = {}  # name -> (extra, modules it needs)
 
-    def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    def register(self, name: str, extra: str | None = None, modules: tuple[str, ...] = ()) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        """`extra`: the optional install (pyproject's optional-dependencies) that provides the
+        `modules` this entry imports beyond the core dependencies."""
         def decorator(builder: Callable[..., T]) -> Callable[..., T]:
             if name in self._builders:
                 raise ValueError(f"{self.group} '{name}' is registered twice")
             self._builders[name] = builder
+            if extra:
+                self._extras[name] = (extra, modules)
             return builder
 
         return decorator
+
+    def check_installed(self, name: str) -> None:
+        """One line saying which extra to install when the entry's modules are missing."""
+        self.get(name)
+        extra, modules = self._extras.get(name, (None, ()))
+        missing = [module for module in modules if importlib.util.find_spec(module) is None]
+        if missing:
+            raise UserError(f"{self.group}={name} needs {', '.join(missing)}; install it with "
+                            f"pip install 'ssltrain[{extra}]'")
 
     def _load(self) -> None:
         if self._package is None:

@@ -1,1 +1,1 @@
-"""Evaluation of a (pre)trained encoder: knn, linear, finetune, none (registered in EVALUATORS)."""
+"""Evaluation of a (pre)trained encoder: knn, linear, finetune, kmeans, retrieval, none (registered in EVALUATORS)."""
