@@ -125,6 +125,12 @@ class EvalConfig:
     name: str
     options: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        fraction = self.options.get("label_fraction", 1.0)
+        if not 0.0 < fraction <= 1.0:
+            raise UserError(f"eval.label_fraction={fraction} must be in (0, 1]: the share of labelled training "
+                            f"images the probe trains on, e.g. 0.01 or 0.1")
+
 
 @dataclass
 class Settings:

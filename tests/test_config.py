@@ -147,6 +147,8 @@ def test_builder_arguments_become_typed_options():
     (["trainer.resume=maybe"], "trainer.resume=maybe: no such file or folder; valid values are auto, never, or the path"),
     (["trainer.checkpoint_every=soon"], "trainer.checkpoint_every=soon is not an interval; give steps (500), a time"),
     (["checkpoint=/no/such/run"], "checkpoint=/no/such/run does not exist; give a run's folder or the path of its"),
+    (["eval.label_fraction=0"], "eval.label_fraction=0.0 must be in (0, 1]"),
+    (["eval=finetune", "eval.label_fraction=1.5"], "eval.label_fraction=1.5 must be in (0, 1]"),
 ])
 def test_bad_overrides_fail_with_one_line_naming_the_fix(overrides, expected):
     with pytest.raises(UserError) as error:

@@ -10,7 +10,7 @@ from ssltrain.encoders.small import small_cnn
 from ssltrain.eval.data import EvalData, estimate_batchnorm_statistics, extract_features, topk_accuracy
 from ssltrain.eval.finetune import _freeze, finetune, train_classifier
 from ssltrain.eval.knn import knn_scores
-from ssltrain.eval.linear import fit_linear
+from ssltrain.eval.linear import fit_linear, linear
 
 
 def test_knn_scores_sum_exp_weighted_votes_of_the_k_nearest():
@@ -124,3 +124,16 @@ def test_batchnorm_statistics_are_estimated_on_the_training_images_without_chang
 
 def test_an_encoder_without_batchnorm_has_no_statistics_to_estimate():
     assert estimate_batchnorm_statistics(torch.nn.Flatten(), _toy_data(8), torch.device("cpu")) == 0
+
+
+def test_a_label_fraction_keeps_a_seeded_class_balanced_share_of_the_training_images():
+    data = _toy_data(100)
+    tenth = data.with_label_fraction(0.1)
+    assert torch.bincount(tenth.train.labels).tolist() == [5, 5]
+    assert torch.equal(tenth.train.labels, data.with_label_fraction(0.1).train.labels)
+    assert tenth.val is data.val and data.with_label_fraction(1.0) is data
+
+
+def test_the_linear_probe_reports_its_label_fraction_and_how_many_labels_it_used():
+    results = linear(torch.nn.Flatten(), _toy_data(100), torch.device("cpu"), epochs=2, label_fraction=0.1)
+    assert (results["label_fraction"], results["labelled_images"]) == (0.1, 10)

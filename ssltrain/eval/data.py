@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 from ssltrain.data.decode import try_load_rgb
 from ssltrain.data.unreadable import UNREADABLE
 from ssltrain.runtime.progress import bar as progress_bar
-from ssltrain.data.images import ImageSet
+from ssltrain.data.images import ImageSet, balanced_subset
 from ssltrain.runtime.precision import Precision
 from ssltrain.augment.pixels import normalize
 from ssltrain.augment.per_sample import eval_transform
@@ -28,6 +28,15 @@ class EvalData:
     seed: int
     num_workers: int = 0
     precision: Precision = field(default_factory=lambda: Precision(None))  # of feature extraction and the probes
+
+    def with_label_fraction(self, fraction: float) -> "EvalData":
+        """The same data with a seeded, class-balanced `fraction` of the labelled training
+        images: the semi-supervised protocol (SimCLR, Chen et al. 2020, section 4.2: 1% and 10%)."""
+        if fraction >= 1.0:
+            return self
+        count = max(self.num_classes, round(fraction * len(self.train)))
+        chosen = balanced_subset(self.train.labels, count, torch.Generator().manual_seed(self.seed))
+        return replace(self, train=self.train.subset(chosen))
 
 
 class _FileDataset(Dataset):

@@ -89,10 +89,13 @@ def train_classifier(encoder: nn.Module, data: EvalData, device: torch.device, e
 @EVALUATORS.register("finetune")
 def finetune(encoder: nn.Module, data: EvalData, device: torch.device, logger: Optional[RunLogger] = None,
              epochs: int = 30, lr: float = 0.1, backbone_lr: float = 0.01, batch_size: int = 256,
-             weight_decay: float = 5e-4, freeze_stages: int = 0, knn: bool = True) -> dict[str, float]:
-    """knn: also report kNN accuracy of the encoder before fine-tuning."""
+             weight_decay: float = 5e-4, freeze_stages: int = 0, knn: bool = True,
+             label_fraction: float = 1.0) -> dict[str, float]:
+    """knn: also report kNN accuracy of the encoder before fine-tuning; label_fraction: train
+    (and vote, for kNN) with this seeded, class-balanced share of the labelled images."""
+    data = data.with_label_fraction(label_fraction)
     results = knn_accuracy(encoder, data, device) if knn else {}
     top1, top5 = train_classifier(copy.deepcopy(encoder), data, device, epochs, lr, backbone_lr, batch_size,
                                   weight_decay, freeze_stages, logger)
     results["finetune_top1"], results["finetune_top5"] = top1, top5
-    return results
+    return {**results, "label_fraction": label_fraction, "labelled_images": len(data.train)}

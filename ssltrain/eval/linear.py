@@ -68,8 +68,10 @@ class _Standardised(nn.Module):
 @EVALUATORS.register("linear")
 def linear(encoder: nn.Module, data: EvalData, device: torch.device, logger: Optional[RunLogger] = None,
            epochs: int = 100, lr: float = 0.1, batch_size: int = 256, weight_decay: float = 0.0,
-           augment: bool = False, knn: bool = True) -> dict[str, float]:
-    """knn: also report kNN accuracy (free once the features exist)."""
+           augment: bool = False, knn: bool = True, label_fraction: float = 1.0) -> dict[str, float]:
+    """knn: also report kNN accuracy (free once the features exist); label_fraction: train
+    (and vote, for kNN) with this seeded, class-balanced share of the labelled images."""
+    data = data.with_label_fraction(label_fraction)
     train_features, train_labels = extract_features(encoder, data.train, data, device)
     val_features, val_labels = extract_features(encoder, data.val, data, device)
     results = knn_metrics((train_features, train_labels), (val_features, val_labels), data.num_classes) if knn else {}
@@ -84,4 +86,4 @@ def linear(encoder: nn.Module, data: EvalData, device: torch.device, logger: Opt
         with torch.no_grad():
             top1, top5 = topk_accuracy(classifier(val_features), val_labels)
     results["linear_top1"], results["linear_top5"] = top1, top5
-    return results
+    return {**results, "label_fraction": label_fraction, "labelled_images": len(data.train)}
