@@ -24,7 +24,7 @@ from ssltrain.config import Settings, parse_group
 from ssltrain.data.images import DatasetSplits
 from ssltrain.data.loader import default_workers
 from ssltrain.data.pipeline import pretrain_loader
-from ssltrain.engine import Interrupted, PretrainLoop, TrainStep
+from ssltrain.engine import PretrainLoop, TrainStep
 from ssltrain.errors import Stopped, UserError
 from ssltrain.eval.data import EvalData, estimate_batchnorm_statistics
 from ssltrain.eval.knn import knn_accuracy
@@ -37,6 +37,7 @@ from ssltrain.runtime.checkpoint import (BACKBONE_FILE, CHECKPOINT_DIR, CHECKPOI
 from ssltrain.runtime.precision import Precision
 from ssltrain.runtime.run_dir import RunLock, claim
 from ssltrain.runtime.run_logger import RunLogger
+from ssltrain.runtime.signals import Interrupted
 
 log = logging.getLogger("ssltrain")
 

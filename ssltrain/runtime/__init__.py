@@ -1,2 +1,4 @@
-"""Run plumbing: processes (dist.py), the arithmetic they compute in (precision.py),
-checkpoints and resume (checkpoint.py, atomic.py), and rank-0 logging (run_logger.py)."""
+"""Run plumbing: processes (dist.py), the arithmetic they compute in (precision.py), who owns
+a run folder (run_dir.py), checkpoints and resume (checkpoint.py, atomic.py), stop requests
+(signals.py), what the user watches (progress.py, log_file.py) and rank-0 TensorBoard
+logging (run_logger.py)."""
