@@ -82,7 +82,8 @@ def check_settings(settings: Settings) -> None:
     dataset's image size: every method, encoder and augmentation argument is checked
     before any work starts. With `checkpoint`, only the encoder (a backbone.pt is loaded
     into the configured one; a run's checkpoint brings its own config)."""
-    EVALUATORS.check_installed(settings.eval.name)
+    for protocol in settings.eval.evaluators:
+        EVALUATORS.check_installed(protocol)
     image_size = settings.dataset.options["image_size"]
     parts = (settings.encoder, image_size) if settings.checkpoint else (settings.method, settings.encoder,
                                                                        settings.augmentation, image_size)

@@ -126,10 +126,33 @@ class EvalConfig:
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        fraction = self.options.get("label_fraction", 1.0)
-        if not 0.0 < fraction <= 1.0:
-            raise UserError(f"eval.label_fraction={fraction} must be in (0, 1]: the share of labelled training "
-                            f"images the probe trains on, e.g. 0.01 or 0.1")
+        _check_label_fraction("eval.label_fraction", self.options.get("label_fraction", 1.0))
+        if self.name == "suite" and "protocols" in self.options:  # the typed entry, with its arguments in options
+            self._check_suite()
+
+    @property
+    def evaluators(self) -> list[str]:
+        """The evaluators this entry runs: a suite's protocols, else itself."""
+        return list(self.options["protocols"]) if self.name == "suite" else [self.name]
+
+    def _check_suite(self) -> None:
+        runnable = [name for name in EVALUATORS.names() if name not in ("suite", "none")]
+        for protocol in self.evaluators:
+            if protocol not in runnable:
+                raise UserError(f"unknown eval '{protocol}' in eval.protocols; valid choices: {', '.join(runnable)}")
+        for protocol, options in self.options["settings"].items():
+            if protocol not in self.evaluators:
+                raise UserError(f"eval.settings.{protocol} sets a protocol that does not run; eval.protocols: "
+                                f"{', '.join(self.evaluators)}")
+            where = f"eval.settings.{protocol}"
+            _to_object(_entry_schema("eval", protocol), {"name": protocol, **options}, where)
+            _check_label_fraction(f"{where}.label_fraction", options.get("label_fraction", 1.0))
+
+
+def _check_label_fraction(key: str, fraction: float) -> None:
+    if not 0.0 < fraction <= 1.0:
+        raise UserError(f"{key}={fraction} must be in (0, 1]: the share of labelled training images the probe "
+                        f"trains on, e.g. 0.01 or 0.1")
 
 
 @dataclass

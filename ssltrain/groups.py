@@ -24,6 +24,15 @@ def group_choices(group: str) -> list[str]:
     return sorted(path.stem for path in (CONFIG_DIR / group).glob("*.yaml"))
 
 
+def expand_eval_list(args: list[str]) -> list[str]:
+    """`eval=[linear,knn]` -> `eval=suite eval.protocols=[linear,knn]`: the suite entry runs each."""
+    expanded = []
+    for arg in args:
+        key, _, value = arg.partition("=")
+        expanded += ["eval=suite", f"eval.protocols={value}"] if key == "eval" and value.startswith("[") else [arg]
+    return expanded
+
+
 def parse_overrides(args: list[str], with_hydra: bool = False) -> list[Override]:
     """The command line's overrides (with_hydra: Hydra's own `hydra.*` ones too), parsed;
     one-line UserError if they do not parse."""

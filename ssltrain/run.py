@@ -263,7 +263,7 @@ def evaluate_and_report(settings: Settings, splits: DatasetSplits, eval_data: Op
         "eval_train_images": len(splits.train),
         "val_split": splits.val_split,
         "val_images": len(splits.val) if splits.val is not None else 0,
-        "eval": settings.eval.name,
+        "eval": ",".join(settings.eval.evaluators),
         **metrics,
         "pretrain_seconds": pretrained.seconds,
         "images_per_second": pretrained.images / pretrained.seconds if pretrained.seconds else None,

@@ -1,5 +1,5 @@
 """Clustering (eval=kmeans) and retrieval (eval=retrieval): their arithmetic on hand-made
-cases where the answer is known, and each once from the command line."""
+cases where the answer is known; several protocols in one run from the command line."""
 
 from __future__ import annotations
 
@@ -72,10 +72,12 @@ def test_an_entry_whose_extra_is_not_installed_says_which_extra_to_install():
         registry.check_installed("exotic")
 
 
-@pytest.mark.parametrize("protocol, metrics", [("kmeans", ("kmeans_nmi", "kmeans_ari", "kmeans_accuracy")),
-                                               ("retrieval", ("recall_at_1", "recall_at_5", "recall_at_10", "map_at_r"))])
-def test_each_protocol_runs_from_the_command_line_and_writes_its_metrics(tmp_path, protocol, metrics):
-    result = run_cli(smoke("trainer.epochs=0", f"eval={protocol}"), tmp_path)
+def test_several_protocols_run_on_one_encoder_and_write_their_metrics_into_one_results_file(tmp_path):
+    result = run_cli(smoke("trainer.epochs=0", "eval=[linear,kmeans,retrieval]", "+eval.settings.linear.epochs=2"),
+                     tmp_path)
     assert result.returncode == 0, result.stderr
     results = json.loads(next(tmp_path.glob("outputs/**/results.json")).read_text())
-    assert results["eval"] == protocol and all(0.0 <= results[name] <= 1.0 for name in metrics)
+    assert results["eval"] == "linear,kmeans,retrieval"
+    for name in ("linear_top1", "knn_top1", "kmeans_nmi", "kmeans_ari", "kmeans_accuracy", "recall_at_1",
+                 "recall_at_5", "recall_at_10", "map_at_r"):
+        assert 0.0 <= results[name] <= 1.0, name
