@@ -79,3 +79,19 @@ def learning_check(check: Check, data_root: str, baseline: dict[str, float], see
             "epochs": check.epochs, "seed": seed, "metric": check.metric, **scores,
             "gain": trained[check.metric] - baseline[check.metric], "val_split": trained["val_split"],
             "train_images": trained["train_images"], "pretrain_seconds": trained["pretrain_seconds"]}
+
+
+# The protocols beyond the probes (eval=kmeans, eval=retrieval), scored in one run each.
+PROTOCOLS = "eval=[linear,kmeans,retrieval]"
+PROTOCOL_METRICS = ("kmeans_nmi", "kmeans_ari", "kmeans_accuracy", "recall_at_1", "map_at_r")
+
+
+def protocol_check(check: Check, data_root: str, seed: int = 0) -> dict:
+    """Every PROTOCOL_METRICS figure after `check.epochs` of pretraining next to the random encoder's."""
+    common = [f"dataset.root={data_root}", *check.command, f"trainer.seed={seed}", PROTOCOLS]
+    random, trained = probe([*common, "trainer.epochs=0"]), probe([*common, f"trainer.epochs={check.epochs}"])
+    scores = {f"{state}_{name}": source[name] for name in PROTOCOL_METRICS
+              for state, source in (("random", random), ("trained", trained))}
+    return {"method": trained["method"], "encoder": trained["encoder"], "overrides": [*DEFAULTS, *common],
+            "epochs": check.epochs, "seed": seed, "protocols": trained["eval"], **scores,
+            "val_split": trained["val_split"], "train_images": trained["train_images"]}

@@ -2,9 +2,12 @@
 initialisation on held-out images, by the margin in learning_checks.yaml (the table holds
 each check's settings). SimCLR's runs in the default suite; the others with `-m slow`."""
 
+import json
+import os
+
 import pytest
 
-from learning_check import load_table
+from learning_check import PROTOCOL_METRICS, load_table, protocol_check
 
 MARGIN, CHECKS = load_table()
 
@@ -17,3 +20,18 @@ def _marks(name: str) -> list:
 def test_pretraining_beats_the_random_encoder_on_held_out_images(name, learn):
     result = learn(CHECKS[name])
     assert result["gain"] >= MARGIN, result
+
+
+@pytest.mark.slow
+@pytest.mark.learning
+def test_simclr_beats_the_random_encoder_on_clustering_and_retrieval_too(cifar10_root):
+    """SimCLR's check (same settings) scored by k-means (NMI, ARI, accuracy) and retrieval (R@1, MAP@R)."""
+    result = protocol_check(CHECKS["simclr"], str(cifar10_root), int(os.environ.get("SSLTRAIN_LEARNING_SEED", "0")))
+    print(f"\nprotocols after {result['epochs']} epochs of simclr: " + ", ".join(
+        f"{name} {result['random_' + name]:.4f} -> {result['trained_' + name]:.4f}" for name in PROTOCOL_METRICS))
+    report = os.environ.get("SSLTRAIN_LEARNING_REPORT")
+    if report:
+        with open(report, "a") as file:
+            file.write(json.dumps(result) + "\n")
+    for name in PROTOCOL_METRICS:
+        assert result[f"trained_{name}"] > result[f"random_{name}"], (name, result)
