@@ -18,7 +18,7 @@ from conftest import REPO, run_cli, smoke
 from ssltrain.errors import UserError
 from ssltrain.runtime import checkpoint as checkpoint_module
 from ssltrain.runtime.checkpoint import Checkpointer, CheckpointInterval, Progress, run_identity
-from ssltrain.runtime.run_dir import RunLock, claim
+from ssltrain.runtime.run_dir import RunLock, claim, remove_stale_temporaries
 
 IDENTITY = "same-config"
 
@@ -125,6 +125,23 @@ def test_a_start_removes_the_temporary_files_a_killed_write_left(tmp_path):
     leftover.write_bytes(b"half a checkpoint")
     claim(run_dir, [], IDENTITY, resume_auto=True).lock.release()
     assert not leftover.exists() and (run_dir / "checkpoints" / "last.json").exists()
+
+
+def test_a_write_killed_midway_leaves_the_previous_checkpoint_whole_and_the_next_start_removes_its_leftover(tmp_path):
+    target = tmp_path / "checkpoints" / "last.pt"
+    writer = subprocess.Popen([sys.executable, "-c", "import sys, torch; from ssltrain.runtime.atomic import atomic_save; "
+                               "atomic_save({'step': 1}, sys.argv[1]); "
+                               "atomic_save({'step': 2, 'weights': torch.ones(100_000_000)}, sys.argv[1])", str(target)],
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+    deadline = time.time() + 60
+    while not (target.exists() and list(target.parent.glob(".last.pt.*.tmp"))) and time.time() < deadline:
+        time.sleep(0.005)  # the first write done, the second under way
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    assert list(target.parent.glob(".last.pt.*.tmp")), "killed while writing"
+    assert torch.load(target, weights_only=True) == {"step": 1}
+    remove_stale_temporaries(tmp_path)  # what a start does (test_a_start_removes_the_temporary_files_a_killed_write_left)
+    assert not list(target.parent.glob(".last.pt.*.tmp"))
 
 
 def test_a_checkpoint_that_cannot_be_written_goes_to_the_rescue_folder_and_the_run_goes_on(tmp_path, monkeypatch):
