@@ -18,7 +18,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from ssltrain import __version__, run_names, schema_cache
 from ssltrain.errors import Stopped, UserError
@@ -48,13 +48,19 @@ Every key and its default: configs/config.yaml and `--cfg job`; the README expla
 """
 
 
+def _default_choices() -> dict[str, str]:
+    """{group: its default entry} from configs/config.yaml's defaults list."""
+    entries = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "config.yaml").defaults)  # unresolved
+    return {key: str(value) for entry in entries if isinstance(entry, dict) for key, value in entry.items()
+            if key in GROUPS}
+
+
 def _help() -> str:
-    defaults = {"method": "simclr", "encoder": "resnet18", "dataset": "cifar10", "optimizer": "lars",
-                "eval": "linear", "augmentation": "simclr", "experiment": "none"}
+    defaults = _default_choices()
     lines = []
     for group in GROUPS:
         choices = group_choices(group)
-        first = [defaults[group]] if defaults[group] in choices else []
+        first = [defaults[group]] if defaults.get(group) in choices else []
         lines.append(f"  {group:<13} {', '.join(first + [c for c in choices if c not in first])}")
     return HELP.format(version=__version__, groups="\n".join(lines))
 

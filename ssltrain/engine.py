@@ -96,7 +96,7 @@ class Scalars:
 
     def means(self) -> dict[str, float]:
         names = list(self.sums)
-        means = (torch.stack([torch.as_tensor(self.sums[name]).float() for name in names]) / self.steps).tolist()  # the one sync
+        means = (torch.stack([self.sums[name] for name in names]) / self.steps).tolist()  # the one sync
         return dict(zip(names, means))
 
     def state(self) -> dict[str, Any]:
@@ -140,12 +140,15 @@ class PretrainLoop:
     def method(self) -> SSLMethod:
         return self.step.method
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.method.parameters()).device
+
     def run(self, progress: Progress) -> Progress:
         """Train from `progress` to the last epoch; returns the final progress."""
         progress.finished = False  # a finished checkpoint resumed with more epochs trains again
-        device = next(self.method.parameters()).device
-        self._interval = Scalars.from_state(progress.unlogged.get("interval"), device)
-        self._epoch_scalars = Scalars.from_state(progress.unlogged.get("epoch"), device)
+        self._interval = Scalars.from_state(progress.unlogged.get("interval"), self.device)
+        self._epoch_scalars = Scalars.from_state(progress.unlogged.get("epoch"), self.device)
         self._session_start_step = progress.step
         self._saved_at = (progress.step, time.monotonic())
         self.stop.announce = self.step.rank == 0
@@ -213,7 +216,7 @@ class PretrainLoop:
             return self.stop.requested
         if progress.step % STOP_CHECK_STEPS and not end_of_epoch:
             return False
-        return dist.any_rank(self.stop.requested, next(self.method.parameters()).device)
+        return dist.any_rank(self.stop.requested, self.device)
 
     def _stop(self, progress: Progress) -> None:
         self._tick(progress)

@@ -107,8 +107,9 @@ def _run(settings: Settings, run_dir: Path, search_roots: list[Path], device: to
                       dist.rank(), dist.world_size())
     if trainer.batch_size % env.world:
         raise UserError(f"trainer.batch_size={trainer.batch_size} must divide evenly over {env.world} processes")
-    resumption, lock = find_resumption(settings, run_dir, search_roots)
+    directory, resumes, lock = claim_run_dir(settings, run_dir, search_roots)
     with lock or nullcontext():
+        resumption = Resumption(directory, resume_state(settings, directory, resumes))
         splits = load_data(settings)
         eval_data = evaluation_data(settings, splits, env)
         torch.manual_seed(trainer.seed)
@@ -161,32 +162,29 @@ def load_pretrained(path: str, settings: Settings, image_size: int) -> Pretraine
     return pretrained
 
 
-def find_resumption(settings: Settings, run_dir: Path, search_roots: list[Path]) -> tuple[Resumption, Optional[RunLock]]:
-    """Where this run writes and what it continues from, with rank 0's lock on that folder
-    (runtime/run_dir.claim decides; every rank learns the outcome, or the error, from it)."""
-    resume = settings.trainer.resume
+def claim_run_dir(settings: Settings, run_dir: Path, search_roots: list[Path]) -> tuple[Path, bool, Optional[RunLock]]:
+    """(where this run writes, whether it continues the run there, rank 0's lock on it):
+    runtime/run_dir.claim decides on rank 0; every rank learns the outcome, or the error."""
     identity = None if settings.checkpoint else run_identity(settings.resolved)
     lock, outcome = None, None
     if dist.is_main_process():
         try:
-            claimed = claim(run_dir, search_roots, identity, resume == "auto")
+            claimed = claim(run_dir, search_roots, identity, settings.trainer.resume == "auto")
             lock, outcome = claimed.lock, (str(claimed.run_dir), claimed.resumes, None)
         except UserError as error:
             outcome = (None, False, str(error))
     directory, resumes, error = dist.broadcast_object(outcome)
     if error:
         raise UserError(error)
-    directory = Path(directory)
-    try:
-        if resumes:
-            state = load_checkpoint(directory / CHECKPOINT_DIR / CHECKPOINT_FILE)
-        else:
-            state = None if resume in ("auto", "never") else load_checkpoint(resume, "trainer.resume")
-    except BaseException:
-        if lock:
-            lock.release()
-        raise
-    return Resumption(directory, state), lock
+    return Path(directory), resumes, lock
+
+
+def resume_state(settings: Settings, directory: Path, resumes: bool) -> Optional[dict[str, Any]]:
+    """The checkpoint this run continues from: its folder's, trainer.resume=PATH's, or none."""
+    if resumes:
+        return load_checkpoint(directory / CHECKPOINT_DIR / CHECKPOINT_FILE)
+    resume = settings.trainer.resume
+    return None if resume in ("auto", "never") else load_checkpoint(resume, "trainer.resume")
 
 
 def pretrain(settings: Settings, splits: DatasetSplits, eval_data: Optional[EvalData], env: Environment,

@@ -18,6 +18,7 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 
 from ssltrain import __version__
+from ssltrain.runtime.atomic import atomic_write_text
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -49,10 +50,7 @@ def save(nodes: dict[str, dict[str, Any]]) -> None:
     if path.exists():
         return
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(nodes))
-        os.replace(temporary, path)
+        atomic_write_text(path, json.dumps(nodes))
     except OSError:
         pass
 

@@ -1,6 +1,8 @@
 """Atomic file writes: write a temporary file beside the target, then rename over it.
 
-A reader (or a resumed run) sees the old file or the new one, never half of one.
+A reader (or a resumed run) sees the old file or the new one, never half of one. A write
+killed midway leaves a temporary file matching TEMPORARY_GLOB, which the next start removes.
+Importing this module does not import torch (the command line's torch-free checks use it).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
+TEMPORARY_GLOB = ".*.tmp"  # what _atomic_write's temporary files look like
 
 
 def _umask() -> int:
@@ -36,6 +38,8 @@ def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
 
 def atomic_save(obj: Any, path: str | Path) -> None:
     """torch.save `obj` to `path` atomically."""
+    import torch
+
     _atomic_write(Path(path), lambda file: torch.save(obj, file))
 
 

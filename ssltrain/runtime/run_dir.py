@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Optional
 
 from ssltrain.errors import UserError
+from ssltrain.runtime.atomic import TEMPORARY_GLOB
 from ssltrain.runtime.checkpoint import find_resumable, held_identity, read_summary
 from ssltrain.runtime.log_file import move_log
 
@@ -72,7 +73,7 @@ class RunLock:
 def remove_stale_temporaries(run_dir: Path) -> None:
     """Delete the `.<name>.*.tmp` files an atomic write killed mid-way left behind.
     Call it only while holding the run's lock: then no write of this run is in flight."""
-    for temporary in run_dir.rglob(".*.tmp"):
+    for temporary in run_dir.rglob(TEMPORARY_GLOB):
         log.info("removing %s, left by an interrupted write", temporary)
         temporary.unlink(missing_ok=True)
 
@@ -82,16 +83,12 @@ def holds_no_run(run_dir: Path) -> bool:
     return run_dir.is_dir() and all(entry.name in START_FILES for entry in run_dir.iterdir())
 
 
-def remove_if_empty(run_dir: Path) -> bool:
-    """Remove `run_dir` when it holds no run and no live process owns it; True if removed."""
-    if not holds_no_run(run_dir):
-        return False
+def remove_if_empty(run_dir: Path) -> None:
+    """Remove `run_dir` when it holds no run and no live process owns it."""
     lock = RunLock(run_dir)
-    if lock.try_acquire() is not None:
-        return False
-    with lock:
-        shutil.rmtree(run_dir, ignore_errors=True)
-    return True
+    if holds_no_run(run_dir) and lock.try_acquire() is None:
+        with lock:
+            shutil.rmtree(run_dir, ignore_errors=True)
 
 
 @dataclass
