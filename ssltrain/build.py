@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Optional
 
 import torch
 from torch import nn
 
 from ssltrain.augment.pixels import RGB
-from ssltrain.config import EncoderConfig, Settings
+from ssltrain.config import DatasetConfig, EncoderConfig, Settings
 from ssltrain.data.images import DatasetSplits, make_splits
 from ssltrain.runtime.precision import Precision
 from ssltrain.errors import UserError
@@ -42,11 +43,17 @@ def select_precision(requested: str, device: torch.device) -> Precision:
     return Precision({"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[requested])
 
 
-def load_data(settings: Settings) -> DatasetSplits:
-    dataset = settings.dataset
-    source = DATASETS.build(dataset.name, **dataset.options)
-    splits = make_splits(source, dataset.limit, dataset.holdout_fraction, settings.trainer.seed)
-    log.info("data: %s, %d training images, evaluation on %s", dataset.name, len(splits.train), splits.val_split)
+def load_data(dataset: DatasetConfig, seed: int, image_size: Optional[int] = None, role: str = "data") -> DatasetSplits:
+    """The dataset's seeded splits; image_size: load the images at this side instead of the
+    configured one (an evaluation dataset at the encoder's input size)."""
+    options = dataset.options
+    if image_size is not None and image_size != options["image_size"]:
+        log.info("%s: %s images at %d px, the encoder's input size, not the configured %d", role, dataset.name,
+                 image_size, options["image_size"])
+        options = {**options, "image_size": image_size}
+    source = DATASETS.build(dataset.name, **options)
+    splits = make_splits(source, dataset.limit, dataset.holdout_fraction, seed)
+    log.info("%s: %s, %d training images, evaluation on %s", role, dataset.name, len(splits.train), splits.val_split)
     return splits
 
 
@@ -80,21 +87,24 @@ _checked: set[str] = set()
 def check_settings(settings: Settings) -> None:
     """Build, once per distinct combination, what the settings name, on the CPU at the
     dataset's image size: every method, encoder and augmentation argument is checked
-    before any work starts. With `checkpoint`, only the encoder (a backbone.pt is loaded
-    into the configured one; a run's checkpoint brings its own config)."""
+    before any work starts, and eval=layers' stages against the encoder. With
+    `checkpoint`, only the encoder (a backbone.pt is loaded into the configured one; a
+    run's checkpoint brings its own config)."""
     for protocol in settings.eval.evaluators:
         EVALUATORS.check_installed(protocol)
     image_size = settings.dataset.options["image_size"]
     parts = (settings.encoder, image_size) if settings.checkpoint else (settings.method, settings.encoder,
-                                                                       settings.augmentation, image_size)
+                                                                       settings.augmentation, settings.eval, image_size)
     key = json.dumps(parts, default=repr, sort_keys=True)
     if key in _checked:
         return
     with torch.random.fork_rng(devices=[]):  # the build's random draws leave the caller's stream alone
-        if settings.checkpoint:
-            build_encoder(settings.encoder, image_size)
-        else:
-            build_method(settings, image_size)
+        encoder = build_encoder(settings.encoder, image_size) if settings.checkpoint else \
+            build_method(settings, image_size).encoder
+    if "layers" in settings.eval.evaluators and not settings.checkpoint:  # a checkpoint brings its own encoder
+        from ssltrain.eval.layers import chosen_stages
+
+        chosen_stages(encoder, settings.eval.protocol_options("layers").get("stages"))
     _checked.add(key)
 
 

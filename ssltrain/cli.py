@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ssltrain import __version__, run_names, schema_cache
 from ssltrain.errors import Stopped, UserError
-from ssltrain.groups import (CONFIG_DIR, GROUPS, check_group_choices, check_keys, expand_eval_list, group_choices,
+from ssltrain.groups import (CONFIG_DIR, GROUPS, check_group_choices, check_keys, expand_shorthands, group_choices,
                              parse_overrides)
 
 log = logging.getLogger("ssltrain")
@@ -148,7 +148,7 @@ def _sweep_naming(args: list[str]) -> list[str]:
 
 
 def main() -> None:
-    args = sys.argv[1:] = expand_eval_list(sys.argv[1:])
+    args = sys.argv[1:] = expand_shorthands(sys.argv[1:])
     if "--help" in args or "-h" in args:
         print(_help())
         return

@@ -15,7 +15,7 @@ from pathlib import Path
 from ssltrain import run_names, schema_cache
 from ssltrain.build import check_settings
 from ssltrain.config import REGISTRY_GROUPS, Settings, code_defaults, parse_config
-from ssltrain.groups import (check_group_choices, check_keys, compose_config, expand_eval_list, parse_overrides,
+from ssltrain.groups import (check_group_choices, check_keys, compose_config, expand_shorthands, parse_overrides,
                              sweep_alternatives)
 
 
@@ -37,7 +37,7 @@ def hydra_output_dir(overrides: list[str], multirun: bool) -> Path:
 
 def compose_settings(overrides: list[str]) -> Settings:
     """Typed settings for these overrides, exactly as the command line would build them."""
-    overrides = expand_eval_list(overrides)
+    overrides = expand_shorthands(overrides)
     preflight(overrides)
     return parse_config(compose_config(overrides))
 
@@ -51,7 +51,7 @@ def _settings(overrides: list[str]) -> Settings:
 
 def preflight(args: list[str]) -> None:
     """Validate the command line's overrides; raises UserError with a one-line message."""
-    args = expand_eval_list(args)
+    args = expand_shorthands(args)
     overrides = parse_overrides(args)
     check_group_choices(overrides)
     check_keys(overrides)

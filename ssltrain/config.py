@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,6 +136,10 @@ class EvalConfig:
         """The evaluators this entry runs: a suite's protocols, else itself."""
         return list(self.options["protocols"]) if self.name == "suite" else [self.name]
 
+    def protocol_options(self, protocol: str) -> dict[str, Any]:
+        """The keyword arguments one of `evaluators` runs with (set on the command line)."""
+        return self.options["settings"].get(protocol, {}) if self.name == "suite" else self.options
+
     def _check_suite(self) -> None:
         runnable = [name for name in EVALUATORS.names() if name not in ("suite", "none")]
         for protocol in self.evaluators:
@@ -166,6 +171,7 @@ class Settings:
     augmentation: AugmentationConfig
     optimizer: OptimizerConfig
     eval: EvalConfig
+    eval_dataset: Optional[DatasetConfig]  # another dataset to evaluate on (transfer); None: the pretraining one
     checkpoint: Optional[str]
     resolved: dict[str, Any]  # the resolved config as plain data, saved with every run
 
@@ -178,7 +184,7 @@ _GROUPS: dict[str, tuple[type, Registry]] = {  # each registry group's common fi
     "eval": (EvalConfig, EVALUATORS),
 }
 REGISTRY_GROUPS: dict[str, Registry] = {group: registry for group, (_, registry) in _GROUPS.items()}
-TOP_LEVEL_KEYS = ("trainer", *_GROUPS, "augmentation", "checkpoint")
+TOP_LEVEL_KEYS = ("trainer", *_GROUPS, "augmentation", "eval_dataset", "checkpoint")
 
 
 def _builder_fields(registry: Registry, name: str) -> list[tuple[str, Any, Any]]:
@@ -237,13 +243,18 @@ def code_defaults(group: str, name: str) -> dict[str, Any]:
     return node
 
 
-def parse_group(group: str, node: Any) -> Any:
-    """One group's node -> its common config with the builder's arguments in `options`."""
+def parse_group(group: str, node: Any, where: Optional[str] = None) -> Any:
+    """One group's node (at `where`, default: the group's own key) -> its common config with
+    the builder's arguments in `options`."""
     common, registry = _GROUPS[group]
+    where = where or group
     if not isinstance(node, (dict, DictConfig)) or "name" not in node:
-        raise UserError(f"config group '{group}' needs a 'name'; choose one of: {', '.join(registry.names())}")
+        raise UserError(f"config group '{where}' needs a 'name'; choose one of: {', '.join(registry.names())}")
     schema = _entry_schema(group, node["name"])
-    parsed = _to_object(schema, node, group)
+    try:
+        parsed = _to_object(schema, node, where)
+    except UserError as error:  # the common fields' own checks name the group's key
+        raise UserError(re.sub(rf"(?<![\w.]){group}\.", f"{where}.", str(error), count=1)) from None
     common_names = {f.name for f in dataclasses.fields(common)} - {"options"}
     options = {f.name: getattr(parsed, f.name) for f in dataclasses.fields(schema) if f.name not in common_names | {"options"}}
     return common(**{key: getattr(parsed, key) for key in common_names}, options=options)
@@ -259,11 +270,13 @@ def parse_config(cfg: DictConfig | dict) -> Settings:
     if unknown:
         raise UserError(f"unknown top-level key '{unknown[0]}'; valid keys: {', '.join(TOP_LEVEL_KEYS)}")
     groups = {group: parse_group(group, resolved.get(group)) for group in _GROUPS}
+    eval_dataset = resolved.get("eval_dataset")
     if resolved.get("checkpoint"):
         checkpoint_file(resolved["checkpoint"], "checkpoint")
     return Settings(
         trainer=_to_object(TrainerConfig, resolved.get("trainer", {}), "trainer"),
         augmentation=_to_object(AugmentationConfig, resolved.get("augmentation", {}), "augmentation"),
+        eval_dataset=parse_group("dataset", eval_dataset, "eval_dataset") if eval_dataset else None,
         checkpoint=resolved.get("checkpoint"),
         resolved=resolved,
         **groups,

@@ -24,12 +24,19 @@ def group_choices(group: str) -> list[str]:
     return sorted(path.stem for path in (CONFIG_DIR / group).glob("*.yaml"))
 
 
-def expand_eval_list(args: list[str]) -> list[str]:
-    """`eval=[linear,knn]` -> `eval=suite eval.protocols=[linear,knn]`: the suite entry runs each."""
+def expand_shorthands(args: list[str]) -> list[str]:
+    """The command line's short forms in Hydra's own:
+    `eval=[linear,knn]` -> `eval=suite eval.protocols=[linear,knn]` (the suite entry runs each);
+    `eval_dataset=NAME` -> `dataset@eval_dataset=NAME` (the dataset group's entry, placed at eval_dataset)."""
     expanded = []
     for arg in args:
         key, _, value = arg.partition("=")
-        expanded += ["eval=suite", f"eval.protocols={value}"] if key == "eval" and value.startswith("[") else [arg]
+        if key == "eval" and value.startswith("["):
+            expanded += ["eval=suite", f"eval.protocols={value}"]
+        elif key in ("eval_dataset", "+eval_dataset"):
+            expanded.append(f"dataset@eval_dataset={value}")
+        else:
+            expanded.append(arg)
     return expanded
 
 
@@ -99,6 +106,9 @@ def check_key(cfg: DictConfig, key: str) -> None:
         index = _index(node, part)
         if index is None:
             where = ".".join(parts[:depth]) or "the top level"
+            if parts[0] == "eval_dataset" and depth == 0:
+                raise UserError(f"{key} sets a key of the evaluation dataset, and none is chosen; add "
+                                f"eval_dataset=<one of {', '.join(group_choices('dataset'))}>")
             if _is_view(parts[:depth]) and part in VIEW_FIELDS:  # a view recipe's setting this preset leaves at its default
                 raise UserError(f"{where} does not set '{part}' (its default applies); add it with +{key}=VALUE")
             raise UserError(f"unknown key '{key}'; valid keys in {where}: {_valid_parts(node)}")

@@ -68,16 +68,18 @@ class Pretrained:
     encoder: nn.Module
     method: Optional[str]  # None for a bare backbone.pt
     encoder_name: str
+    image_size: int  # the side of the images it takes
+    dataset: Optional[str]  # what it pretrained on (None for a bare backbone.pt)
     epochs: Optional[int]
     seconds: Optional[float] = None
     images: Optional[int] = None  # images processed, over all epochs
     train_images: Optional[int] = None  # size of the training set it pretrained on
 
     @classmethod
-    def from_progress(cls, encoder: nn.Module, method: str, encoder_name: str, progress: Progress,
-                      train_images: Optional[int]) -> "Pretrained":
-        return cls(encoder, method, encoder_name, progress.epoch, progress.train_seconds, progress.images_seen,
-                   train_images)
+    def from_progress(cls, encoder: nn.Module, method: str, encoder_name: str, image_size: int, dataset: str,
+                      progress: Progress, train_images: Optional[int]) -> "Pretrained":
+        return cls(encoder, method, encoder_name, image_size, dataset, progress.epoch, progress.train_seconds,
+                   progress.images_seen, train_images)
 
 
 @dataclass
@@ -110,51 +112,61 @@ def _run(settings: Settings, run_dir: Path, search_roots: list[Path], device: to
     directory, resumes, lock = claim_run_dir(settings, run_dir, search_roots)
     with lock or nullcontext():
         resumption = Resumption(directory, resume_state(settings, directory, resumes))
-        splits = load_data(settings)
-        eval_data = evaluation_data(settings, splits, env)
+        # a checkpoint that does not fit says so before any image is decoded
+        pretrained = load_pretrained(settings.checkpoint, settings) if settings.checkpoint else None
+        splits = None if pretrained and settings.eval_dataset else \
+            load_data(settings.dataset, trainer.seed, pretrained.image_size if pretrained else None)
+        eval_data = evaluation_data(settings, splits, env, pretrained.image_size if pretrained else splits.image_size)
         torch.manual_seed(trainer.seed)
-        return _pretrain_and_evaluate(settings, splits, eval_data, env, resumption)
+        return _pretrain_and_evaluate(settings, splits, eval_data, env, resumption, pretrained)
 
 
-def _pretrain_and_evaluate(settings: Settings, splits: DatasetSplits, eval_data: Optional[EvalData], env: Environment,
-                           resumption: Resumption) -> Optional[dict[str, Any]]:
-    device = env.device
+def _pretrain_and_evaluate(settings: Settings, splits: Optional[DatasetSplits], eval_data: Optional[EvalData],
+                           env: Environment, resumption: Resumption, pretrained: Optional["Pretrained"]
+                           ) -> Optional[dict[str, Any]]:
+    """pretrained: a checkpoint's encoder to evaluate; None: pretrain on `splits` first."""
     with RunLogger(resumption.run_dir, resumption.step) if env.main else nullcontext() as logger:
-        if settings.checkpoint:
-            pretrained = load_pretrained(settings.checkpoint, settings, splits.image_size)
-            pretrained.encoder.to(device)
+        if pretrained is not None:
+            pretrained.encoder.to(env.device)
         else:
             pretrained = pretrain(settings, splits, eval_data, env, resumption, logger)
         if not env.main:
             return None
-        return evaluate_and_report(settings, splits, eval_data, pretrained, env, resumption.run_dir, logger)
+        return evaluate_and_report(settings, eval_data, pretrained, env, resumption.run_dir, logger)
 
 
-def evaluation_data(settings: Settings, splits: DatasetSplits, env: Environment) -> Optional[EvalData]:
-    """The labelled images the configured evaluator needs, or None when it needs none."""
+def evaluation_data(settings: Settings, splits: Optional[DatasetSplits], env: Environment,
+                    image_size: int) -> Optional[EvalData]:
+    """The labelled images the configured evaluator needs (eval_dataset's, at the encoder's
+    input size `image_size`, else the pretraining dataset's), or None when it needs none."""
     if not EVALUATORS.accepts(settings.eval.name, "data"):
         return None
+    key, dataset = ("eval_dataset", settings.eval_dataset) if settings.eval_dataset else ("dataset", settings.dataset)
+    if settings.eval_dataset:
+        splits = load_data(settings.eval_dataset, settings.trainer.seed, image_size, "evaluation data")
     if splits.val is None or not splits.train.has_labels:
-        raise UserError(f"eval={settings.eval.name} needs labelled images and {settings.dataset.name} has none here; "
-                        f"use eval=none")
-    return EvalData(splits.train, splits.val, splits.num_classes, splits.image_size, splits.mean, splits.std,
-                    settings.trainer.seed, env.workers, env.precision)
+        raise UserError(f"eval={settings.eval.name} needs labelled images and {key}={dataset.name} has none here; "
+                        f"give {key} a labelled copy (root/train/<class>/*), or use eval=none")
+    return EvalData.from_splits(splits, dataset.name, settings.trainer.seed, env.workers, env.precision)
 
 
-def load_pretrained(path: str, settings: Settings, image_size: int) -> Pretrained:
-    """The encoder of a run's checkpoints/last.pt (built from that run's config), or the
-    configured encoder loaded with a backbone.pt state_dict."""
+def load_pretrained(path: str, settings: Settings) -> Pretrained:
+    """The encoder of a run's checkpoints/last.pt (built from that run's config, at its image
+    size), or the configured encoder (at dataset.image_size) loaded with a backbone.pt state_dict."""
     state = load_checkpoint(path)
     if "method" in state and "config" in state:
         config = state["config"]
         encoder_settings = parse_group("encoder", config["encoder"])
+        image_size = config["dataset"]["image_size"]
         encoder = build_encoder(encoder_settings, image_size)
         weights = {key[len("encoder."):]: value for key, value in state["method"].items() if key.startswith("encoder.")}
-        pretrained = Pretrained.from_progress(encoder, config["method"]["name"], encoder_settings.name,
-                                              Progress(**state["progress"]), state.get("train_images"))
+        pretrained = Pretrained.from_progress(encoder, config["method"]["name"], encoder_settings.name, image_size,
+                                              config["dataset"]["name"], Progress(**state["progress"]),
+                                              state.get("train_images"))
     else:
+        image_size = settings.dataset.options["image_size"]
         encoder, weights = build_encoder(settings.encoder, image_size), state
-        pretrained = Pretrained(encoder, None, settings.encoder.name, None)
+        pretrained = Pretrained(encoder, None, settings.encoder.name, image_size, None, None)
     try:
         encoder.load_state_dict(weights, strict=True)
     except RuntimeError as error:
@@ -235,8 +247,8 @@ def pretrain(settings: Settings, splits: DatasetSplits, eval_data: Optional[Eval
         log.info("random-init baseline: BatchNorm statistics estimated on %d training images, no weight updated", images)
     if env.main:
         atomic_save(method.encoder.state_dict(), out_dir / BACKBONE_FILE)
-    return Pretrained.from_progress(method.encoder, settings.method.name, settings.encoder.name, progress,
-                                    len(splits.train))
+    return Pretrained.from_progress(method.encoder, settings.method.name, settings.encoder.name, splits.image_size,
+                                    settings.dataset.name, progress, len(splits.train))
 
 
 def _hparams(settings: Settings) -> dict[str, Any]:
@@ -246,8 +258,8 @@ def _hparams(settings: Settings) -> dict[str, Any]:
             "epochs": settings.trainer.epochs, "batch_size": settings.trainer.batch_size, "seed": settings.trainer.seed}
 
 
-def evaluate_and_report(settings: Settings, splits: DatasetSplits, eval_data: Optional[EvalData], pretrained: Pretrained,
-                        env: Environment, out_dir: Path, logger: Optional[RunLogger]) -> dict[str, Any]:
+def evaluate_and_report(settings: Settings, eval_data: Optional[EvalData], pretrained: Pretrained, env: Environment,
+                        out_dir: Path, logger: Optional[RunLogger]) -> dict[str, Any]:
     """Run the configured evaluator; write results.json and the TensorBoard hparams entry."""
     context = {"encoder": pretrained.encoder, "data": eval_data, "device": env.device, "logger": logger}
     metrics = EVALUATORS.build(settings.eval.name, context=context, **settings.eval.options)
@@ -256,11 +268,12 @@ def evaluate_and_report(settings: Settings, splits: DatasetSplits, eval_data: Op
         "method": pretrained.method,
         "encoder": pretrained.encoder_name,
         "epochs": pretrained.epochs,
-        "dataset": settings.dataset.name,
-        "train_images": pretrained.train_images,  # pretraining's (None for a bare backbone.pt)
-        "eval_train_images": len(splits.train),
-        "val_split": splits.val_split,
-        "val_images": len(splits.val) if splits.val is not None else 0,
+        "dataset": pretrained.dataset,  # pretraining's (None for a bare backbone.pt)
+        "train_images": pretrained.train_images,
+        "eval_dataset": eval_data.dataset if eval_data else None,
+        "eval_train_images": len(eval_data.train) if eval_data else 0,
+        "val_split": eval_data.val_split if eval_data else None,
+        "val_images": len(eval_data.val) if eval_data else 0,
         "eval": ",".join(settings.eval.evaluators),
         **metrics,
         "pretrain_seconds": pretrained.seconds,

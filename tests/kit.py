@@ -1,5 +1,6 @@
 """What the tests share: a batch of views of given sizes, one training step as the engine
-takes it, and a function run on two processes joined by a gloo process group.
+takes it, a function run on two processes joined by a gloo process group, and a small
+folder of images.
 
 A plain module, not a conftest.py: a second conftest module would shadow tests/conftest.py
 for the test files that `from conftest import ...`.
@@ -10,11 +11,13 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
+from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from PIL import Image
 
 from ssltrain.data.batch import Batch
 from ssltrain.engine import TrainStep
@@ -77,3 +80,14 @@ def run_on_two_ranks(function: Callable, inputs: list) -> list:
     with tempfile.TemporaryDirectory() as out_dir:
         mp.spawn(_worker, args=(function, inputs, _free_port(), out_dir), nprocs=2)
         return [torch.load(os.path.join(out_dir, f"{rank}.pt")) for rank in range(2)]
+
+
+def write_image_folder(root: Path, classes: Sequence[str] = ("a", "b"), per_class: int = 5, size: int = 12,
+                       corrupt: bool = True) -> None:
+    """root/train/<class>/<i>.png, one flat colour per class, and (corrupt) one unreadable file."""
+    for index, name in enumerate(classes):
+        (root / "train" / name).mkdir(parents=True)
+        for i in range(per_class):
+            Image.new("RGB", (size, size), (40 + 150 * index, 80, 120)).save(root / "train" / name / f"{i}.png")
+    if corrupt:
+        (root / "train" / classes[0] / "broken.jpg").write_bytes(b"not an image at all")

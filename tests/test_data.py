@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from conftest import run_cli, smoke
+from kit import write_image_folder
 from ssltrain.augment.views import ViewConfig
 from ssltrain.data.decode import decode_folder
 from ssltrain.data.images import DatasetSource, balanced_subset, make_splits
@@ -50,17 +51,8 @@ def test_an_official_test_split_is_used_as_is():
     assert splits.val_split == "test" and len(splits.train) == 100
 
 
-def _write_folder(root, classes=("a", "b"), per_class=5, size=12, corrupt=True):
-    for index, name in enumerate(classes):
-        (root / "train" / name).mkdir(parents=True)
-        for i in range(per_class):
-            Image.new("RGB", (size, size), (40 + 150 * index, 80, 120)).save(root / "train" / name / f"{i}.png")
-    if corrupt:
-        (root / "train" / classes[0] / "broken.jpg").write_bytes(b"not an image at all")
-
-
 def test_decoding_skips_unreadable_files_names_them_and_reuses_the_cache(tmp_path, caplog):
-    _write_folder(tmp_path)
+    write_image_folder(tmp_path)
     images, classes = decode_folder(tmp_path / "train", size=8)
     assert classes == ["a", "b"] and images.pixels.shape == (10, 8, 8, 3)
     assert torch.bincount(images.labels).tolist() == [5, 5]
@@ -78,14 +70,14 @@ def test_an_unreadable_image_is_reported_once_however_often_it_is_read(caplog):
 
 
 def test_an_empty_class_folder_is_reported_as_still_counting(tmp_path, caplog):
-    _write_folder(tmp_path / "data", per_class=2)
+    write_image_folder(tmp_path / "data", per_class=2)
     (tmp_path / "data" / "train" / "c").mkdir()
     source = imagefolder(str(tmp_path / "data"), image_size=8)
     assert source.num_classes == 3 and "class folder under" in caplog.text and "(c)" in caplog.text
 
 
 def test_a_cifar_root_with_the_wrong_number_of_classes_is_refused(tmp_path):
-    _write_folder(tmp_path / "data", per_class=2)
+    write_image_folder(tmp_path / "data", per_class=2)
     with pytest.raises(UserError, match="holds 2 class folders under train/ and CIFAR-10 has 10"):
         cifar10(root=str(tmp_path / "data"), image_size=8)
 
@@ -113,7 +105,7 @@ def test_images_directly_in_the_folder_are_unlabelled(tmp_path):
 @pytest.mark.parametrize("image_size", [16, 96], ids=["decoded-once", "streamed"])
 def test_a_run_on_a_folder_with_a_corrupt_image_skips_it_and_finishes(tmp_path, image_size):
     data = tmp_path / "data"
-    _write_folder(data, per_class=8, size=100)
+    write_image_folder(data, per_class=8, size=100)
     result = run_cli(smoke("dataset=imagefolder", f"dataset.root={data}", f"dataset.image_size={image_size}",
                            "dataset.holdout_fraction=0.25", "trainer.batch_size=4", "trainer.epochs=2",
                            "encoder=small_cnn", "encoder.channels=[4,8]"), tmp_path)

@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 from ssltrain.data.decode import try_load_rgb
 from ssltrain.data.unreadable import UNREADABLE
 from ssltrain.runtime.progress import bar as progress_bar
-from ssltrain.data.images import ImageSet, balanced_subset
+from ssltrain.data.images import DatasetSplits, ImageSet, balanced_subset
 from ssltrain.runtime.precision import Precision
 from ssltrain.augment.pixels import normalize
 from ssltrain.augment.per_sample import eval_transform
@@ -28,6 +28,14 @@ class EvalData:
     seed: int
     num_workers: int = 0
     precision: Precision = field(default_factory=lambda: Precision(None))  # of feature extraction and the probes
+    dataset: str = "unnamed"  # its config name, for results.json
+    val_split: str = "val"  # what `val` is (test split or seeded holdout), for results.json
+
+    @classmethod
+    def from_splits(cls, splits: DatasetSplits, dataset: str, seed: int, num_workers: int = 0,
+                    precision: Precision = Precision(None)) -> "EvalData":
+        return cls(splits.train, splits.val, splits.num_classes, splits.image_size, splits.mean, splits.std, seed,
+                   num_workers, precision, dataset, splits.val_split)
 
     def with_label_fraction(self, fraction: float) -> "EvalData":
         """The same data with a seeded, class-balanced `fraction` of the labelled training
