@@ -27,9 +27,10 @@ from ssltrain.registry import DATASETS, ENCODERS, EVALUATORS, METHODS, OPTIMIZER
 log = logging.getLogger("ssltrain")
 
 
-def select_device(requested: str) -> torch.device:
+def select_device(requested: str, key: str = "trainer.device") -> torch.device:
+    """`key`: the setting `requested` came from, for the error message."""
     if requested == "cuda" and not torch.cuda.is_available():
-        raise UserError("trainer.device=cuda but CUDA is not available here; use trainer.device=cpu (or auto)")
+        raise UserError(f"{key}=cuda but CUDA is not available here; use {key}=cpu (or auto)")
     if requested == "auto":
         requested = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(requested)
@@ -59,6 +60,17 @@ def load_data(dataset: DatasetConfig, seed: int, image_size: Optional[int] = Non
 
 def build_encoder(encoder: EncoderConfig, image_size: int) -> nn.Module:
     return ENCODERS.build(encoder.name, context={"image_size": image_size}, **encoder.options)
+
+
+def load_encoder(encoder: EncoderConfig, image_size: int, weights: dict[str, torch.Tensor], source: str) -> nn.Module:
+    """The encoder `encoder` names, with `weights` (read from `source`) loaded strictly; one
+    line when they do not fit."""
+    module = build_encoder(encoder, image_size)
+    try:
+        module.load_state_dict(weights, strict=True)
+    except RuntimeError as error:
+        raise UserError(f"the weights in {source} do not fit encoder {encoder.name}: {str(error).splitlines()[0]}") from None
+    return module
 
 
 def build_method(settings: Settings, image_size: int, mean: RGB = (0.5,) * 3, std: RGB = (0.5,) * 3) -> SSLMethod:

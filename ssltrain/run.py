@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ssltrain.build import build_encoder, build_method, build_optimizer, load_data, select_device, select_precision
+from ssltrain.build import build_method, build_optimizer, load_data, load_encoder, select_device, select_precision
 from ssltrain.config import Settings, parse_group
 from ssltrain.data.images import DatasetSplits
 from ssltrain.data.loader import default_workers
@@ -33,7 +33,7 @@ from ssltrain.runtime import dist
 from ssltrain.runtime.atomic import atomic_save, atomic_write_text
 from ssltrain.runtime.checkpoint import (BACKBONE_FILE, CHECKPOINT_DIR, CHECKPOINT_FILE, CONFIG_FILE, RESULTS_FILE,
                                          CheckpointInterval, Checkpointer, Progress, load_checkpoint, restore,
-                                         run_identity)
+                                         run_identity, split_checkpoint)
 from ssltrain.runtime.precision import Precision
 from ssltrain.runtime.run_dir import RunLock, claim
 from ssltrain.runtime.run_logger import RunLogger
@@ -154,24 +154,16 @@ def load_pretrained(path: str, settings: Settings) -> Pretrained:
     """The encoder of a run's checkpoints/last.pt (built from that run's config, at its image
     size), or the configured encoder (at dataset.image_size) loaded with a backbone.pt state_dict."""
     state = load_checkpoint(path)
-    if "method" in state and "config" in state:
-        config = state["config"]
-        encoder_settings = parse_group("encoder", config["encoder"])
-        image_size = config["dataset"]["image_size"]
-        encoder = build_encoder(encoder_settings, image_size)
-        weights = {key[len("encoder."):]: value for key, value in state["method"].items() if key.startswith("encoder.")}
-        pretrained = Pretrained.from_progress(encoder, config["method"]["name"], encoder_settings.name, image_size,
-                                              config["dataset"]["name"], Progress(**state["progress"]),
-                                              state.get("train_images"))
-    else:
+    config, weights = split_checkpoint(state)
+    if config is None:
         image_size = settings.dataset.options["image_size"]
-        encoder, weights = build_encoder(settings.encoder, image_size), state
-        pretrained = Pretrained(encoder, None, settings.encoder.name, image_size, None, None)
-    try:
-        encoder.load_state_dict(weights, strict=True)
-    except RuntimeError as error:
-        raise UserError(f"the weights in {path} do not fit encoder {pretrained.encoder_name}: {str(error).splitlines()[0]}") from None
-    return pretrained
+        encoder = load_encoder(settings.encoder, image_size, weights, path)
+        return Pretrained(encoder, None, settings.encoder.name, image_size, None, None)
+    encoder_settings = parse_group("encoder", config["encoder"])
+    image_size = config["dataset"]["image_size"]
+    return Pretrained.from_progress(load_encoder(encoder_settings, image_size, weights, path), config["method"]["name"],
+                                    encoder_settings.name, image_size, config["dataset"]["name"],
+                                    Progress(**state["progress"]), state.get("train_images"))
 
 
 def claim_run_dir(settings: Settings, run_dir: Path, search_roots: list[Path]) -> tuple[Path, bool, Optional[RunLock]]:

@@ -19,10 +19,16 @@ from ssltrain.data.images import DatasetSource, ImageSet
 from ssltrain.errors import UserError
 from ssltrain.registry import DATASETS
 
-# Per-channel statistics of each training set (the usual published values).
-CIFAR10_STATS = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
-CIFAR100_STATS = ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))
-IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+# The per-channel (mean, std) each registered dataset's images are normalised with: the usual
+# published values of its training set, ImageNet's for any folder of images. Kept by name,
+# so that a finished run's encoder can be fed as in its run (ssltrain-extract) from the
+# dataset named in its config, without loading that run's data.
+NORMALISATION = {
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+    "imagefolder": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # ImageNet's
+    "synthetic": ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25)),
+}
 
 # Above this side, images are streamed from disk rather than decoded into memory.
 DECODE_ONCE_MAX_SIZE = 64
@@ -101,7 +107,7 @@ def cifar10(root: str = "data/cifar10", download: bool = True, cache: bool = Tru
     image_size: resize the 32 px images to this side (for encoders made for larger images)."""
     import torchvision
 
-    return _cifar(torchvision.datasets.CIFAR10, "CIFAR-10", root, download, cache, image_size, 10, CIFAR10_STATS)
+    return _cifar(torchvision.datasets.CIFAR10, "CIFAR-10", root, download, cache, image_size, 10, NORMALISATION["cifar10"])
 
 
 @DATASETS.register("cifar100")
@@ -109,7 +115,7 @@ def cifar100(root: str = "data/cifar100", download: bool = True, cache: bool = T
     """CIFAR-100 from torchvision, or from an ImageFolder copy when `root/train/` exists."""
     import torchvision
 
-    return _cifar(torchvision.datasets.CIFAR100, "CIFAR-100", root, download, cache, image_size, 100, CIFAR100_STATS)
+    return _cifar(torchvision.datasets.CIFAR100, "CIFAR-100", root, download, cache, image_size, 100, NORMALISATION["cifar100"])
 
 
 @DATASETS.register("imagefolder")
@@ -122,9 +128,8 @@ def imagefolder(root: str, image_size: int = 224, decode_once: Optional[bool] = 
         raise UserError(f"dataset.root={root} is not a folder; point it at a folder holding train/<class>/*.jpg")
     in_memory = image_size <= DECODE_ONCE_MAX_SIZE if decode_once is None else decode_once
     train, test, classes = _folder_source(folder, image_size, decode_once=in_memory, use_cache=cache)
-    num_classes = len(classes)
-    return DatasetSource(train=train, test=test, num_classes=num_classes, image_size=image_size,
-                         mean=IMAGENET_STATS[0], std=IMAGENET_STATS[1])
+    mean, std = NORMALISATION["imagefolder"]
+    return DatasetSource(train=train, test=test, num_classes=len(classes), image_size=image_size, mean=mean, std=std)
 
 
 def _synthetic_split(templates: torch.Tensor, count: int, generator: torch.Generator) -> ImageSet:
@@ -144,11 +149,12 @@ def synthetic(num_images: int = 2000, num_classes: int = 10, image_size: int = 3
     coarse = torch.rand(num_classes, 3, 4, 4, generator=generator)
     templates = F.interpolate(coarse, size=image_size, mode="bilinear", align_corners=False)
     templates = templates.permute(0, 2, 3, 1)  # [C, H, W, 3]
+    mean, std = NORMALISATION["synthetic"]
     return DatasetSource(
         train=_synthetic_split(templates, num_images, generator),
         test=_synthetic_split(templates, max(num_classes, num_images // 5), generator),
         num_classes=num_classes,
         image_size=image_size,
-        mean=(0.5, 0.5, 0.5),
-        std=(0.25, 0.25, 0.25),
+        mean=mean,
+        std=std,
     )

@@ -48,6 +48,8 @@ class EvalData:
 
 
 class _FileDataset(Dataset):
+    """Image files -> (pixels, label, index in the set), or the file's path when unreadable."""
+
     def __init__(self, images: ImageSet, transform):
         self.images, self.transform = images, transform
 
@@ -56,13 +58,22 @@ class _FileDataset(Dataset):
 
     def __getitem__(self, index: int):
         image = try_load_rgb(self.images.paths[index])
-        return self.images.paths[index] if image is None else (self.transform(image), self.images.labels[index])
+        return self.images.paths[index] if image is None else (self.transform(image), self.images.labels[index], index)
 
 
 def _collate_readable(samples: list):
-    """Unreadable files (their paths) are left out; features and labels stay together."""
+    """Unreadable files (their paths) are left out; pixels, labels and indices stay together."""
     kept = [sample for sample in samples if not isinstance(sample, str)]
     return default_collate(kept) if kept else None, [sample for sample in samples if isinstance(sample, str)]
+
+
+def file_batches(images: ImageSet, transform, batch_size: int, num_workers: int, pin_memory: bool) -> DataLoader:
+    """Images streamed from their files (decoded in `num_workers` processes), in order, as
+    (readable, skipped) per batch: readable = (pixels [B, 3, H, W], labels [B], indices [B]
+    of those images in `images`), or None when none could be read; skipped = the paths of
+    the unreadable ones."""
+    return DataLoader(_FileDataset(images, transform), batch_size=batch_size, num_workers=num_workers,
+                      pin_memory=pin_memory, collate_fn=_collate_readable)
 
 
 def eval_batches(images: ImageSet, data: EvalData, batch_size: int, device: torch.device, desc: str = "features"):
@@ -77,13 +88,11 @@ def eval_batches(images: ImageSet, data: EvalData, batch_size: int, device: torc
                 batches.update(1)
             return
         transform = eval_transform(data.image_size, data.mean, data.std, resize=True)
-        loader = DataLoader(_FileDataset(images, transform), batch_size=batch_size, num_workers=data.num_workers,
-                            pin_memory=device.type == "cuda", collate_fn=_collate_readable)
-        for readable, skipped in loader:
+        for readable, skipped in file_batches(images, transform, batch_size, data.num_workers, device.type == "cuda"):
             UNREADABLE.report(skipped, len(images), "evaluation")
             batches.update(1)
             if readable is not None:
-                batch, labels = readable
+                batch, labels, _ = readable
                 yield batch.to(device, non_blocking=True), labels.to(device, non_blocking=True)
 
 

@@ -182,6 +182,16 @@ def load_checkpoint(path: str | Path, key: str = "checkpoint") -> dict[str, Any]
         raise UserError(f"cannot read checkpoint {path} ({type(error).__name__}: {str(error).splitlines()[0]})") from None
 
 
+def split_checkpoint(state: dict[str, Any]) -> tuple[Optional[dict[str, Any]], dict[str, torch.Tensor]]:
+    """(the run's resolved config, the encoder's weights) of what load_checkpoint read: a run's
+    last.pt holds both (the encoder's under the method's `encoder.` keys); a backbone.pt is
+    the encoder's state_dict alone, with no config (None)."""
+    if "method" in state and "config" in state:
+        prefix = "encoder."
+        return state["config"], {key[len(prefix):]: value for key, value in state["method"].items() if key.startswith(prefix)}
+    return None, state
+
+
 def read_summary(run_dir: Path) -> dict[str, Any] | None:
     try:
         return json.loads((run_dir / CHECKPOINT_DIR / CHECKPOINT_FILE).with_suffix(".json").read_text())
