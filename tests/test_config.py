@@ -130,7 +130,7 @@ def test_builder_arguments_become_typed_options():
     (["+method.temprature=0.1"], "unknown key 'method.temprature'; valid keys: name, temperature"),
     (["dataset=imagefolder"], "'dataset.root' is required"),
     (["optimizer.lr=0.1,oops"], "'optimizer.lr': Value 'oops' of type 'str' could not be converted to Float"),
-    (["eval=linear,knm"], "unknown eval 'knm'; valid choices: finetune, kmeans, knn, layers, linear, none, retrieval, suite"),
+    (["eval=linear,knm"], "unknown eval 'knm'; valid choices: embedding, finetune, kmeans, knn, layers, linear, none, retrieval, suite"),
     (["dataset.holdout_fraction=1.5"], "dataset.holdout_fraction=1.5 must be in (0, 1)"),
     (["augmentation=byol", "augmentation.views.2.solarize_p=0.0"], "unknown key 'augmentation.views.2.solarize_p'; valid keys in augmentation.views: indices 0 to 1"),
     (["augmentation=weak"], "method simclr trains on 2 views but the augmentation makes 1; choose another augmentation"),
@@ -149,7 +149,7 @@ def test_builder_arguments_become_typed_options():
     (["checkpoint=/no/such/run"], "checkpoint=/no/such/run does not exist; give a run's folder or the path of its"),
     (["eval.label_fraction=0"], "eval.label_fraction=0.0 must be in (0, 1]"),
     (["eval=finetune", "eval.label_fraction=1.5"], "eval.label_fraction=1.5 must be in (0, 1]"),
-    (["eval=[knn,foo]"], "unknown eval 'foo' in eval.protocols; valid choices: finetune, kmeans, knn, layers, linear, retrieval"),
+    (["eval=[knn,foo]"], "unknown eval 'foo' in eval.protocols; valid choices: embedding, finetune, kmeans, knn, layers, linear, retrieval"),
     (["eval=[knn]", "+eval.settings.linear.epochs=5"], "eval.settings.linear sets a protocol that does not run"),
     (["eval=[linear]", "+eval.settings.linear.epochz=5"], "unknown key 'eval.settings.linear.epochz'; valid keys: name"),
 ])

@@ -52,6 +52,7 @@ class DatasetSource:
     image_size: int  # side of the (square) images the encoder sees
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+    class_names: list[str] | None = None  # in label order, where the dataset names them
 
 
 @dataclass
@@ -65,6 +66,7 @@ class DatasetSplits:
     image_size: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+    class_names: list[str] | None  # in label order, where the dataset names them
 
 
 def balanced_subset(labels: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
@@ -124,4 +126,5 @@ def make_splits(
         image_size=source.image_size,
         mean=source.mean,
         std=source.std,
+        class_names=source.class_names,
     )

@@ -89,8 +89,9 @@ def _cifar(torchvision_class, title: str, root: str, download: bool, cache: bool
             ImageSet(labels=torch.tensor(split.targets, dtype=torch.long), pixels=resized(torch.from_numpy(split.data), image_size))
             for split in (train_set, test_set)
         )
+        classes = list(train_set.classes)
     return DatasetSource(train=train, test=test, num_classes=num_classes, image_size=image_size, mean=stats[0],
-                         std=stats[1])
+                         std=stats[1], class_names=classes)
 
 
 def resized(pixels: torch.Tensor, size: int) -> torch.Tensor:
@@ -129,7 +130,8 @@ def imagefolder(root: str, image_size: int = 224, decode_once: Optional[bool] = 
     in_memory = image_size <= DECODE_ONCE_MAX_SIZE if decode_once is None else decode_once
     train, test, classes = _folder_source(folder, image_size, decode_once=in_memory, use_cache=cache)
     mean, std = NORMALISATION["imagefolder"]
-    return DatasetSource(train=train, test=test, num_classes=len(classes), image_size=image_size, mean=mean, std=std)
+    return DatasetSource(train=train, test=test, num_classes=len(classes), image_size=image_size, mean=mean, std=std,
+                         class_names=classes)
 
 
 def _synthetic_split(templates: torch.Tensor, count: int, generator: torch.Generator) -> ImageSet:

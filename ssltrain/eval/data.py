@@ -30,12 +30,17 @@ class EvalData:
     precision: Precision = field(default_factory=lambda: Precision(None))  # of feature extraction and the probes
     dataset: str = "unnamed"  # its config name, for results.json
     val_split: str = "val"  # what `val` is (test split or seeded holdout), for results.json
+    class_names: list[str] | None = None  # in label order, for pictures ("0", "1", ... when None)
+
+    @property
+    def names(self) -> list[str]:
+        return self.class_names or [str(label) for label in range(self.num_classes)]
 
     @classmethod
     def from_splits(cls, splits: DatasetSplits, dataset: str, seed: int, num_workers: int = 0,
                     precision: Precision = Precision(None)) -> "EvalData":
         return cls(splits.train, splits.val, splits.num_classes, splits.image_size, splits.mean, splits.std, seed,
-                   num_workers, precision, dataset, splits.val_split)
+                   num_workers, precision, dataset, splits.val_split, splits.class_names)
 
     def with_label_fraction(self, fraction: float) -> "EvalData":
         """The same data with a seeded, class-balanced `fraction` of the labelled training

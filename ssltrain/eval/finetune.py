@@ -20,6 +20,7 @@ from ssltrain.augment.per_sample import MultiViewTransform
 from ssltrain.encoders.base import stage_parameters
 from ssltrain.eval.data import EvalData, extract_features, topk_accuracy
 from ssltrain.eval.knn import knn_accuracy
+from ssltrain.eval.pictures import report_classifier
 from ssltrain.registry import EVALUATORS
 from ssltrain.runtime.progress import bar as progress_bar
 from ssltrain.runtime.run_logger import RunLogger
@@ -47,9 +48,9 @@ def _freeze(encoder: nn.Module, count: int) -> list[nn.Module]:
 
 def train_classifier(encoder: nn.Module, data: EvalData, device: torch.device, epochs: int, lr: float,
                      backbone_lr: float, batch_size: int, weight_decay: float, freeze_stages: int,
-                     logger: Optional[RunLogger] = None, tag: str = "finetune") -> tuple[float, float]:
+                     logger: Optional[RunLogger] = None, tag: str = "finetune") -> tuple[torch.Tensor, torch.Tensor]:
     """Train `encoder` itself (pass a copy to keep the original) + a linear head; returns
-    (top1, top5) on data.val."""
+    its (logits [N, C], labels [N]) on data.val."""
     backbone = encoder.to(device)
     frozen_modules = _freeze(backbone, freeze_stages)
     head = nn.Linear(backbone.out_dim, data.num_classes).to(device)
@@ -81,9 +82,16 @@ def train_classifier(encoder: nn.Module, data: EvalData, device: torch.device, e
             step += 1
         if logger:
             logger.scalars({f"{tag}_train_loss": (total / loader.steps_per_epoch).item()}, epoch, prefix="eval")
-    logits, labels = extract_features(model, data.val, data, device)
+    return extract_features(model, data.val, data, device)
+
+
+def classifier_results(tag: str, logits: torch.Tensor, labels: torch.Tensor, data: EvalData,
+                       logger: Optional[RunLogger]) -> dict[str, float]:
+    """<tag>_top1 and <tag>_top5 of a classifier's evaluation-split logits [N, C], and its
+    confusion matrix and per-class accuracy in pictures/."""
     top1, top5 = topk_accuracy(logits, labels)
-    return top1, top5
+    report_classifier(logger, tag, labels, logits.argmax(dim=1), data.names)
+    return {f"{tag}_top1": top1, f"{tag}_top5": top5}
 
 
 @EVALUATORS.register("finetune")
@@ -95,7 +103,7 @@ def finetune(encoder: nn.Module, data: EvalData, device: torch.device, logger: O
     (and vote, for kNN) with this seeded, class-balanced share of the labelled images."""
     data = data.with_label_fraction(label_fraction)
     results = knn_accuracy(encoder, data, device) if knn else {}
-    top1, top5 = train_classifier(copy.deepcopy(encoder), data, device, epochs, lr, backbone_lr, batch_size,
-                                  weight_decay, freeze_stages, logger)
-    results["finetune_top1"], results["finetune_top5"] = top1, top5
+    logits, labels = train_classifier(copy.deepcopy(encoder), data, device, epochs, lr, backbone_lr, batch_size,
+                                      weight_decay, freeze_stages, logger)
+    results.update(classifier_results("finetune", logits, labels, data, logger))
     return {**results, "label_fraction": label_fraction, "labelled_images": len(data.train)}

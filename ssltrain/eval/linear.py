@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssltrain.eval.data import EvalData, extract_features, topk_accuracy
-from ssltrain.eval.finetune import train_classifier
+from ssltrain.eval.data import EvalData, extract_features
+from ssltrain.eval.finetune import classifier_results, train_classifier
 from ssltrain.eval.knn import knn_metrics
 from ssltrain.registry import EVALUATORS
 from ssltrain.runtime.progress import bar as progress_bar
@@ -76,14 +76,14 @@ def linear(encoder: nn.Module, data: EvalData, device: torch.device, logger: Opt
     val_features, val_labels = extract_features(encoder, data.val, data, device)
     results = knn_metrics((train_features, train_labels), (val_features, val_labels), data.num_classes) if knn else {}
     if augment:
-        top1, top5 = train_classifier(copy.deepcopy(encoder), data, device, epochs=epochs, lr=lr, backbone_lr=0.0,
-                                      batch_size=batch_size, weight_decay=weight_decay, freeze_stages=-1, logger=logger,
-                                      tag="linear")
+        logits, labels = train_classifier(copy.deepcopy(encoder), data, device, epochs=epochs, lr=lr, backbone_lr=0.0,
+                                          batch_size=batch_size, weight_decay=weight_decay, freeze_stages=-1,
+                                          logger=logger, tag="linear")
     else:
         with torch.enable_grad():
             classifier = fit_linear(train_features, train_labels, data.num_classes, epochs, lr, batch_size,
                                     weight_decay, data.seed, logger)
         with torch.no_grad():
-            top1, top5 = topk_accuracy(classifier(val_features), val_labels)
-    results["linear_top1"], results["linear_top5"] = top1, top5
+            logits, labels = classifier(val_features), val_labels
+    results.update(classifier_results("linear", logits, labels, data, logger))
     return {**results, "label_fraction": label_fraction, "labelled_images": len(data.train)}

@@ -1,4 +1,5 @@
-"""Rank 0's TensorBoard events: scalars, image grids and the hparams entry of a run.
+"""Rank 0's TensorBoard events (scalars, image grids, figures, the embedding projector and the
+hparams entry of a run) and the pictures and tables written beside them in `pictures/`.
 
 Other ranks hold None instead of a RunLogger, so call sites read `if logger:`.
 Tags are `train/...` and `eval/...` against the global step. The run opens it (a context
@@ -7,6 +8,7 @@ manager) around pretraining and evaluation, and closes it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -15,12 +17,16 @@ from torch.utils.tensorboard import SummaryWriter
 from torchvision.utils import make_grid
 
 from ssltrain.augment.pixels import denormalize
+from ssltrain.runtime.atomic import atomic_write_text
+
+PICTURES_DIR = "pictures"
 
 
 class RunLogger:
     def __init__(self, run_dir: Path, start_step: int = 0):
         """start_step: a resumed run's step; events after it from the interrupted session are dropped."""
         self.writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=start_step or None)
+        self.pictures = run_dir / PICTURES_DIR
 
     def __enter__(self) -> "RunLogger":
         return self
@@ -46,3 +52,22 @@ class RunLogger:
 
     def hparams(self, hparams: dict[str, Any], metrics: dict[str, float]) -> None:
         self.writer.add_hparams(hparams, {f"hparam/{key}": value for key, value in metrics.items()}, run_name="hparams")
+
+    def figure(self, tag: str, figure, name: str) -> Path:
+        """A matplotlib figure as pictures/<name>.png and under `tag` in TensorBoard; closes it."""
+        self.pictures.mkdir(exist_ok=True)
+        path = self.pictures / f"{name}.png"
+        figure.savefig(path, dpi=120, bbox_inches="tight")
+        self.writer.add_figure(tag, figure)  # closes the figure
+        return path
+
+    def table(self, name: str, content: dict[str, Any]) -> Path:
+        """pictures/<name>.json: the numbers behind a picture."""
+        self.pictures.mkdir(exist_ok=True)
+        path = self.pictures / f"{name}.json"
+        atomic_write_text(path, json.dumps(content))
+        return path
+
+    def embedding(self, features: torch.Tensor, labels: list[str], thumbnails: torch.Tensor, tag: str) -> None:
+        """TensorBoard's embedding projector: features [N, D] with their labels and [N, 3, h, w] thumbnails in [0, 1]."""
+        self.writer.add_embedding(features.cpu(), metadata=labels, label_img=thumbnails.cpu(), tag=tag)
