@@ -152,6 +152,13 @@ class EvalConfig:
             where = f"eval.settings.{protocol}"
             _to_object(_entry_schema("eval", protocol), {"name": protocol, **options}, where)
             _check_label_fraction(f"{where}.label_fraction", options.get("label_fraction", 1.0))
+        fractions = {protocol: self.protocol_options(protocol).get("label_fraction", parameters["label_fraction"].default)
+                     for protocol in self.evaluators
+                     if "label_fraction" in (parameters := EVALUATORS.user_parameters(protocol))}
+        if len(set(fractions.values())) > 1:  # results.json holds one label_fraction (and one kNN figure)
+            listed = ", ".join(f"{protocol} {fraction:g}" for protocol, fraction in fractions.items())
+            raise UserError(f"the protocols' label fractions differ ({listed}) and results.json holds one; set the "
+                            f"same +eval.settings.<protocol>.label_fraction for each, or run them separately")
 
 
 def _check_label_fraction(key: str, fraction: float) -> None:

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from conftest import run_cli, smoke
+from ssltrain.compose import compose_settings
 from ssltrain.errors import UserError
 from ssltrain.eval.clustering import cluster_accuracy, clustering_metrics, kmeans_clusters
 from ssltrain.eval.retrieval import retrieval_metrics
@@ -74,11 +75,17 @@ def test_an_entry_whose_extra_is_not_installed_says_which_extra_to_install():
 
 def test_several_protocols_run_on_one_encoder_and_write_their_metrics_into_one_results_file(tmp_path):
     result = run_cli(smoke("trainer.epochs=0", "eval=[linear,kmeans,retrieval,layers]", "+eval.settings.linear.epochs=2",
-                           "+eval.settings.layers.epochs=2"),
-                     tmp_path)
+                           "+eval.settings.linear.label_fraction=0.5", "+eval.settings.layers.epochs=2",
+                           "+eval.settings.layers.label_fraction=0.5"), tmp_path)
     assert result.returncode == 0, result.stderr
     results = json.loads(next(tmp_path.glob("outputs/**/results.json")).read_text())
     assert results["eval"] == "linear,kmeans,retrieval,layers"
+    assert (results["label_fraction"], results["labelled_images"]) == (0.5, 0.5 * results["eval_train_images"])
     for name in ("linear_top1", "knn_top1", "kmeans_nmi", "kmeans_ari", "kmeans_accuracy", "recall_at_1",
                  "recall_at_5", "recall_at_10", "map_at_r", "stage0_top1", "stage1_top1"):
         assert 0.0 <= results[name] <= 1.0, name
+
+
+def test_protocols_asked_for_different_label_fractions_are_refused_at_the_start():
+    with pytest.raises(UserError, match=r"the protocols' label fractions differ \(linear 0.1, finetune 1\)"):
+        compose_settings(["eval=[linear,finetune]", "+eval.settings.linear.label_fraction=0.1"])
