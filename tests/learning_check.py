@@ -81,17 +81,55 @@ def learning_check(check: Check, data_root: str, baseline: dict[str, float], see
             "train_images": trained["train_images"], "pretrain_seconds": trained["pretrain_seconds"]}
 
 
-# The protocols beyond the probes (eval=kmeans, eval=retrieval), scored in one run each.
-PROTOCOLS = "eval=[linear,kmeans,retrieval]"
-PROTOCOL_METRICS = ("kmeans_nmi", "kmeans_ari", "kmeans_accuracy", "recall_at_1", "map_at_r")
+# The protocols beyond the full-label probes, scored in one run each: k-means, retrieval, and
+# with 10% of the labelled training images (the semi-supervised protocol) the linear probe,
+# kNN, the layer-wise probes and fine-tuning (its default recipe).
+PROTOCOLS = ("eval=[linear,kmeans,retrieval,layers,finetune]",
+             *(f"+eval.settings.{probe}.label_fraction=0.1" for probe in ("linear", "layers", "finetune")))
+PROTOCOL_METRICS = ("linear_top1", "knn_top1", "kmeans_nmi", "kmeans_ari", "kmeans_accuracy", "recall_at_1", "map_at_r",
+                    "stage0_top1", "stage1_top1", "stage2_top1", "stage3_top1", "finetune_top1")
+
+
+def _against_random(check: Check, common: list[str], metrics: tuple[str, ...], seed: int) -> dict:
+    """`metrics` after `check.epochs` of pretraining next to the random encoder's (same settings)."""
+    random, trained = probe([*common, "trainer.epochs=0"]), probe([*common, f"trainer.epochs={check.epochs}"])
+    scores = {f"{state}_{name}": source[name] for name in metrics
+              for state, source in (("random", random), ("trained", trained))}
+    return {"method": trained["method"], "encoder": trained["encoder"], "overrides": [*DEFAULTS, *common],
+            "epochs": check.epochs, "seed": seed, "protocols": trained["eval"], **scores,
+            "eval_dataset": trained["eval_dataset"], "val_split": trained["val_split"],
+            "train_images": trained["train_images"]}
 
 
 def protocol_check(check: Check, data_root: str, seed: int = 0) -> dict:
     """Every PROTOCOL_METRICS figure after `check.epochs` of pretraining next to the random encoder's."""
-    common = [f"dataset.root={data_root}", *check.command, f"trainer.seed={seed}", PROTOCOLS]
-    random, trained = probe([*common, "trainer.epochs=0"]), probe([*common, f"trainer.epochs={check.epochs}"])
-    scores = {f"{state}_{name}": source[name] for name in PROTOCOL_METRICS
-              for state, source in (("random", random), ("trained", trained))}
-    return {"method": trained["method"], "encoder": trained["encoder"], "overrides": [*DEFAULTS, *common],
-            "epochs": check.epochs, "seed": seed, "protocols": trained["eval"], **scores,
-            "val_split": trained["val_split"], "train_images": trained["train_images"]}
+    return _against_random(check, [f"dataset.root={data_root}", *check.command, f"trainer.seed={seed}", *PROTOCOLS],
+                           PROTOCOL_METRICS, seed)
+
+
+TRANSFER_METRICS = ("linear_top1", "knn_top1")
+
+
+def class_split(data_root: str, cache: Path) -> tuple[Path, Path]:
+    """Two ImageFolder roots of symlinked class folders: the copy's first half of the classes
+    (sorted by name) and the other half, made once under `cache`."""
+    classes = sorted(path.name for path in (Path(data_root) / "train").iterdir() if path.is_dir())
+    halves = (cache / "first-half", cache / "second-half")
+    for half, names in zip(halves, (classes[: len(classes) // 2], classes[len(classes) // 2:])):
+        for name in names:
+            link = half / "train" / name
+            if not link.exists():
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(Path(data_root) / "train" / name)
+    return halves
+
+
+def transfer_check(check: Check, data_root: str, cache: Path, seed: int = 0) -> dict:
+    """Pretrain on the first half of the classes; the linear probe and kNN on the other half
+    (classes never seen in pretraining: 3,000 training and 5,000 held-out images of them),
+    against the random encoder scored the same way."""
+    first, second = class_split(data_root, cache)
+    common = ["dataset=imagefolder", f"dataset.root={first}", "dataset.image_size=32", *check.command,
+              f"trainer.seed={seed}", "eval=linear", "eval_dataset=imagefolder", f"eval_dataset.root={second}",
+              "eval_dataset.limit=3000", "eval_dataset.holdout_fraction=0.2"]
+    return _against_random(check, common, TRANSFER_METRICS, seed)
