@@ -29,16 +29,19 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp", 
 CACHE_VERSION = 1
 
 
-def scan_folder(root: Path) -> tuple[list[str], torch.Tensor, list[str]]:
-    """Image files under `root`: `root/<class>/*` are labelled by class (sorted names);
-    images directly in `root` are unlabelled. Returns (paths, labels, class names)."""
+def scan_folder(root: Path, classes: list[str] | None = None) -> tuple[list[str], torch.Tensor, list[str]]:
+    """Image files under `root`: `root/<class>/*` are labelled by class (sorted names, or the
+    given `classes` in their order, only those; a class without a folder is warned of as an
+    empty one); without `classes`, images directly in `root` are unlabelled. Returns (paths,
+    labels, class names)."""
     if not root.is_dir():
         raise UserError(f"image folder {root} does not exist; point dataset.root at a folder with train/<class>/*.jpg")
-    classes = sorted(entry.name for entry in os.scandir(root) if entry.is_dir() and not entry.name.startswith("."))
     paths, labels = [], []
-    for path in sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS):
-        paths.append(str(path))
-        labels.append(UNLABELLED)
+    if classes is None:
+        classes = sorted(entry.name for entry in os.scandir(root) if entry.is_dir() and not entry.name.startswith("."))
+        for path in sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS):
+            paths.append(str(path))
+            labels.append(UNLABELLED)
     for index, name in enumerate(classes):
         for directory, _, files in sorted(os.walk(root / name)):
             for file in sorted(files):
@@ -101,12 +104,14 @@ def _cache_path(root: Path, key: str) -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ssltrain" / f"{key}.pt"
 
 
-def decode_folder(root: Path, size: int, use_cache: bool = True) -> tuple[ImageSet, list[str]]:
-    """All images under `root` decoded to uint8 [N, size, size, 3], with their labels.
+def decode_folder(root: Path, size: int, use_cache: bool = True,
+                  classes: list[str] | None = None) -> tuple[ImageSet, list[str]]:
+    """All images under `root` (of `classes` only, when given: see scan_folder) decoded to
+    uint8 [N, size, size, 3], with their labels.
 
     Returns the image set and its class names; unreadable files are left out and logged.
     """
-    paths, labels, classes = scan_folder(root)
+    paths, labels, classes = scan_folder(root, classes)
     cache = _cache_path(root, _cache_key(paths, size))
     if use_cache and cache.exists():
         stored = torch.load(cache, weights_only=True)

@@ -27,6 +27,7 @@ NORMALISATION = {
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
     "imagefolder": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # ImageNet's
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
     "synthetic": ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25)),
 }
 
@@ -34,20 +35,22 @@ NORMALISATION = {
 DECODE_ONCE_MAX_SIZE = 64
 
 
-def _folder_source(root: Path, image_size: int, decode_once: bool, use_cache: bool) -> tuple[ImageSet, ImageSet | None, list[str]]:
-    """ImageFolder tree: `root/train/` (or `root` itself) and an optional `test/` or `val/`;
-    returns (train, test, the training set's class names)."""
+def _folder_source(root: Path, image_size: int, decode_once: bool, use_cache: bool,
+                   classes: Optional[list[str]] = None) -> tuple[ImageSet, ImageSet | None, list[str]]:
+    """ImageFolder tree: `root/train/` (or `root` itself) and an optional `test/` or `val/`,
+    whose labels follow the training set's classes (`classes` only, when given); returns
+    (train, test, the class names)."""
     train_dir = root / "train" if (root / "train").is_dir() else root
     test_dir = next((root / name for name in ("test", "val") if (root / name).is_dir()), None)
 
-    def load(directory: Path) -> tuple[ImageSet, list[str]]:
+    def load(directory: Path, classes: Optional[list[str]]) -> tuple[ImageSet, list[str]]:
         if decode_once:
-            return decode_folder(directory, image_size, use_cache)
-        paths, labels, classes = scan_folder(directory)
+            return decode_folder(directory, image_size, use_cache, classes)
+        paths, labels, classes = scan_folder(directory, classes)
         return ImageSet(labels=labels, paths=paths), classes
 
-    train, classes = load(train_dir)
-    return train, (load(test_dir)[0] if test_dir is not None else None), classes
+    train, classes = load(train_dir, classes)
+    return train, (load(test_dir, classes or None)[0] if test_dir is not None else None), classes
 
 
 def _created_by(action, folder: Path):
@@ -132,6 +135,38 @@ def imagefolder(root: str, image_size: int = 224, decode_once: Optional[bool] = 
     mean, std = NORMALISATION["imagefolder"]
     return DatasetSource(train=train, test=test, num_classes=len(classes), image_size=image_size, mean=mean, std=std,
                          class_names=classes)
+
+
+def read_class_list(path: str) -> list[str]:
+    """A class-list file: one class folder name per line (blank lines and # comments ignored)."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise UserError(f"dataset.classes_file={path} does not exist; give a text file with one class folder name "
+                        f"per line (e.g. the 100 WordNet IDs of ImageNet-100)")
+    names = [line.split("#")[0].strip() for line in file.read_text().splitlines()]
+    names = [name for name in names if name]
+    if len(set(names)) != len(names) or not names:
+        raise UserError(f"dataset.classes_file={path} must list distinct class names, one per line")
+    return names
+
+
+@DATASETS.register("imagenet")
+def imagenet(root: str, image_size: int = 224, classes_file: Optional[str] = None, cache: bool = True) -> DatasetSource:
+    """ImageNet (ILSVRC-2012) as an ImageFolder tree: root/train/<wnid>/*.JPEG and
+    root/val/<wnid>/*.JPEG (the 50,000 validation images sorted into their class folders, as
+    torchvision's ImageNet and most copies keep them); evaluation on val. classes_file: only
+    the classes it lists (ImageNet-100: the 100 WordNet IDs of Tian et al., 2019, CMC).
+    Streamed from disk at 224 px; decoded into memory at <= 64 px (downsampled ImageNet)."""
+    folder = Path(root).expanduser()
+    missing = [split for split in ("train", "val") if not (folder / split).is_dir()]
+    if missing:
+        raise UserError(f"dataset.root={root} has no {' and no '.join(s + '/' for s in missing)}; ImageNet needs "
+                        f"train/<wnid>/*.JPEG and val/<wnid>/*.JPEG (sort the validation images into class folders)")
+    classes = read_class_list(classes_file) if classes_file else None
+    train, val, names = _folder_source(folder, image_size, image_size <= DECODE_ONCE_MAX_SIZE, cache, classes)
+    mean, std = NORMALISATION["imagenet"]
+    return DatasetSource(train=train, test=val, num_classes=len(names), image_size=image_size, mean=mean, std=std,
+                         class_names=names)
 
 
 def _synthetic_split(templates: torch.Tensor, count: int, generator: torch.Generator) -> ImageSet:
