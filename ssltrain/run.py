@@ -107,8 +107,9 @@ def _run(settings: Settings, run_dir: Path, search_roots: list[Path], device: to
     env = Environment(device, select_precision(trainer.precision, device),
                       default_workers(device) if trainer.num_workers < 0 else trainer.num_workers,
                       dist.rank(), dist.world_size())
-    if trainer.batch_size % env.world:
-        raise UserError(f"trainer.batch_size={trainer.batch_size} must divide evenly over {env.world} processes")
+    if trainer.batch_size % (env.world * trainer.accumulate_steps):
+        raise UserError(f"trainer.batch_size={trainer.batch_size} must divide evenly over {env.world} processes x "
+                        f"trainer.accumulate_steps={trainer.accumulate_steps} micro-batches")
     directory, resumes, lock = claim_run_dir(settings, run_dir, search_roots)
     with lock or nullcontext():
         resumption = Resumption(directory, resume_state(settings, directory, resumes))
@@ -213,7 +214,7 @@ def pretrain(settings: Settings, splits: DatasetSplits, eval_data: Optional[Eval
     if trainer.compile:
         model = torch.compile(model)
     step = TrainStep(method, model, optimizer, schedule, trainer.epochs * loader.steps_per_epoch, device.type,
-                     env.precision, trainer.seed, env.rank, trainer.clip_grad)
+                     env.precision, trainer.seed, env.rank, trainer.clip_grad, trainer.accumulate_steps)
     progress = Progress()
     if resumption.state is not None:
         progress = restore(resumption.state, method, optimizer, step.scaler)

@@ -152,6 +152,8 @@ def test_builder_arguments_become_typed_options():
     (["eval=[knn,foo]"], "unknown eval 'foo' in eval.protocols; valid choices: embedding, finetune, kmeans, knn, layers, linear, retrieval"),
     (["eval=[knn]", "+eval.settings.linear.epochs=5"], "eval.settings.linear sets a protocol that does not run"),
     (["eval=[linear]", "+eval.settings.linear.epochz=5"], "unknown key 'eval.settings.linear.epochz'; valid keys: name"),
+    (["method=byol", "trainer.accumulate_steps=3"], "trainer.accumulate_steps=3 must divide trainer.batch_size=256"),
+    (["trainer.accumulate_steps=2"], "method simclr cannot train with trainer.accumulate_steps=2: its loss couples"),
 ])
 def test_bad_overrides_fail_with_one_line_naming_the_fix(overrides, expected):
     with pytest.raises(UserError) as error:

@@ -1,4 +1,4 @@
-"""The training step every run takes (gradient clipping and what it reports), and how the loop stops."""
+"""The training step every run takes (gradient clipping, accumulation and what it reports), and how the loop stops."""
 
 from __future__ import annotations
 
@@ -44,6 +44,33 @@ def test_clip_grad_rescales_the_gradients_to_the_given_global_norm():
 def test_without_clip_grad_the_full_gradient_is_applied():
     outputs, moved = step_with(clip_grad=None)
     assert moved == pytest.approx(400.0) and "grad_norm" not in outputs
+
+
+class MeanSquareMethod(SSLMethod):
+    """A loss that is a mean over the images of the batch (no BatchNorm): micro-batches add up to it."""
+
+    def __init__(self):
+        super().__init__(nn.Linear(3 * 4 * 4, 5))
+
+    def training_step(self, batch):
+        return {"loss": (self.encoder(batch.views[0].flatten(1)) ** 2).mean()}
+
+
+def gradient_and_outputs(accumulate_steps: int):
+    torch.manual_seed(0)
+    method = MeanSquareMethod()
+    optimizer = torch.optim.SGD(method.parameters(), lr=0.1)
+    schedule = OptimizerSchedule(torch.full((1,), 0.1), torch.zeros(1), base_lr=0.1)
+    step = TrainStep(method, method, optimizer, schedule, total_steps=1, accumulate_steps=accumulate_steps)
+    outputs, _ = step(views_batch([4], batch=8), 0)
+    return method.encoder.weight.grad, outputs
+
+
+def test_accumulated_micro_batches_give_the_gradient_and_loss_of_the_whole_batch():
+    whole_gradient, whole = gradient_and_outputs(accumulate_steps=1)
+    accumulated_gradient, accumulated = gradient_and_outputs(accumulate_steps=4)
+    assert torch.allclose(accumulated_gradient, whole_gradient, atol=1e-6)
+    assert torch.allclose(accumulated["loss"], whole["loss"], atol=1e-6)
 
 
 def _stop_decisions(requested: bool) -> list[bool]:
