@@ -59,7 +59,14 @@ def load_data(dataset: DatasetConfig, seed: int, image_size: Optional[int] = Non
 
 
 def build_encoder(encoder: EncoderConfig, image_size: int) -> nn.Module:
-    return ENCODERS.build(encoder.name, context={"image_size": image_size}, **encoder.options)
+    module = ENCODERS.build(encoder.name, context={"image_size": image_size}, **encoder.options)
+    if encoder.checkpointing:
+        if module.kind != "vit":
+            vits = [name for name in ENCODERS.names() if name.startswith("vit")]
+            raise UserError(f"encoder.checkpointing=true recomputes a ViT's blocks and encoder {encoder.name} is a "
+                            f"{module.kind}; choose one of {', '.join(vits)}, or drop it")
+        module.checkpointing = True
+    return module
 
 
 def load_encoder(encoder: EncoderConfig, image_size: int, weights: dict[str, torch.Tensor], source: str) -> nn.Module:

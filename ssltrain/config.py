@@ -85,6 +85,7 @@ class MethodConfig:
 @dataclass(kw_only=True)
 class EncoderConfig:
     name: str
+    checkpointing: bool = False  # recompute a ViT's blocks in the backward pass (less memory, ~1/3 more compute)
     options: dict[str, Any] = field(default_factory=dict)
 
 

@@ -154,6 +154,8 @@ def test_builder_arguments_become_typed_options():
     (["eval=[linear]", "+eval.settings.linear.epochz=5"], "unknown key 'eval.settings.linear.epochz'; valid keys: name"),
     (["method=byol", "trainer.accumulate_steps=3"], "trainer.accumulate_steps=3 must divide trainer.batch_size=256"),
     (["trainer.accumulate_steps=2"], "method simclr cannot train with trainer.accumulate_steps=2: its loss couples"),
+    (["encoder=resnet18", "encoder.checkpointing=true"], "encoder.checkpointing=true recomputes a ViT's blocks and "
+                                                         "encoder resnet18 is a cnn; choose one of vit_small, vit_tiny"),
 ])
 def test_bad_overrides_fail_with_one_line_naming_the_fix(overrides, expected):
     with pytest.raises(UserError) as error:
