@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from types import SimpleNamespace
 
 import pytest
@@ -13,6 +15,7 @@ from ssltrain.engine import PretrainLoop, TrainStep
 from ssltrain.methods.base import SSLMethod
 from ssltrain.optim.schedules import OptimizerSchedule
 from ssltrain.runtime.checkpoint import Progress
+from ssltrain.runtime.signals import Interrupted, StopRequest
 
 
 class SteepMethod(SSLMethod):
@@ -85,3 +88,16 @@ def _stop_decisions(requested: bool) -> list[bool]:
 
 def test_under_torchrun_every_rank_stops_after_the_same_step_when_any_rank_is_signalled():
     assert run_on_two_ranks(_stop_decisions, [True, False]) == [[False, True, True], [False, True, True]]
+
+
+def test_sigusr2_stops_the_loop_then_reaches_the_launchers_handler_after_the_checkpoint():
+    launcher_calls = []
+    previous = signal.signal(signal.SIGUSR2, lambda signum, frame: launcher_calls.append(signum))
+    try:
+        with pytest.raises(Interrupted), StopRequest(announce=False) as stop:
+            os.kill(os.getpid(), signal.SIGUSR2)
+            assert stop.requested and launcher_calls == []  # the loop saves its checkpoint first
+            raise Interrupted("stopped at step 3")
+        assert launcher_calls == [signal.SIGUSR2]
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
