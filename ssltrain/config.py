@@ -52,6 +52,7 @@ class TrainerConfig:
     clip_grad: Optional[float]
     checkpoint_every: str
     accumulate_steps: int
+    objective: Optional[str]
 
     def __post_init__(self) -> None:
         check_choice("trainer.device", self.device, ("auto", "cpu", "cuda"))
