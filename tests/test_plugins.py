@@ -1,11 +1,14 @@
 """Hydra's launcher and sweeper plugins: a missing one, an Optuna search without its
-objective and a search space without a sweeper each fail in one line before any work."""
+objective and a search space without a sweeper each fail in one line before any work; the
+SLURM preset becomes the sbatch options it promises."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from ssltrain import plugins
+from ssltrain import compose, plugins
 from ssltrain.errors import UserError
 from ssltrain.groups import parse_overrides
 
@@ -38,3 +41,33 @@ def test_an_optuna_search_without_trainer_objective_says_to_name_it(monkeypatch)
 def test_a_search_space_without_the_optuna_sweeper_says_to_add_it():
     with pytest.raises(UserError, match=r"^optimizer.lr=interval\(0.1,2.0\) is a search space: add hydra/sweeper=optuna"):
         check("optimizer.lr=interval(0.1,2.0)")
+
+
+class Submitted(Exception):
+    """Raised instead of calling sbatch."""
+
+
+def test_the_slurm_preset_submits_one_task_per_gpu_warned_by_usr2_before_its_time_limit(tmp_path, monkeypatch):
+    from hydra.utils import instantiate
+    from submitit.slurm.slurm import SlurmExecutor
+
+    (tmp_path / "srun").write_text("#!/bin/sh\nexit 1\n")  # submitit looks for srun before it builds a job
+    (tmp_path / "srun").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.chdir(tmp_path)
+    scripts = []
+
+    def sbatch(executor, command):
+        scripts.append(executor._make_submission_file_text(command, "uid"))
+        raise Submitted
+
+    monkeypatch.setattr(SlurmExecutor, "_submit_command", sbatch)
+    config = compose.compose_config(["hydra/launcher=ssltrain_slurm", "hydra.launcher.partition=gpu",
+                                     "hydra.launcher.nodes=2", "hydra.launcher.gpus_per_node=4"], with_hydra=True)
+    launcher = instantiate(config.hydra.launcher)
+    launcher.config = config
+    with pytest.raises(Submitted):
+        launcher.launch([["trainer.seed=0"], ["trainer.seed=1"]], initial_job_idx=0)
+    options = {line.split()[1] for line in scripts[0].splitlines() if line.startswith("#SBATCH")}
+    assert {"--array=0-1%2", "--partition=gpu", "--nodes=2", "--gpus-per-node=4", "--ntasks-per-node=4",
+            "--signal=USR2@120", "--time=1440"} <= options
