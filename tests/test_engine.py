@@ -9,8 +9,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from kit import run_on_two_ranks, views_batch
+from ssltrain.data.batch import Batch
 from ssltrain.engine import PretrainLoop, TrainStep
 from ssltrain.methods.base import SSLMethod
 from ssltrain.optim.schedules import OptimizerSchedule
@@ -101,3 +103,23 @@ def test_sigusr2_stops_the_loop_then_reaches_the_launchers_handler_after_the_che
         assert launcher_calls == [signal.SIGUSR2]
     finally:
         signal.signal(signal.SIGUSR2, previous)
+
+
+def _ddp_accumulated_gradient(half: Batch) -> torch.Tensor:
+    """On one of two ranks: the gradient after a step over its half of the batch in two micro-batches under DDP."""
+    torch.manual_seed(0)
+    method = MeanSquareMethod()
+    model = DistributedDataParallel(method)
+    schedule = OptimizerSchedule(torch.full((1,), 0.1), torch.zeros(1), base_lr=0.1)
+    TrainStep(method, model, torch.optim.SGD(method.parameters(), lr=0.1), schedule, total_steps=1,
+              accumulate_steps=2)(half, 0)
+    return method.encoder.weight.grad
+
+
+@pytest.mark.cluster
+def test_under_ddp_accumulated_micro_batches_give_the_gradient_of_the_whole_batch_in_one_process():
+    whole = views_batch([4], batch=8)
+    halves = whole.split(2)
+    ranks = run_on_two_ranks(_ddp_accumulated_gradient, halves)
+    whole_gradient, _ = gradient_and_outputs(accumulate_steps=1)
+    assert all(torch.allclose(gradient, whole_gradient, atol=1e-6) for gradient in ranks)
