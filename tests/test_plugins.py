@@ -1,6 +1,6 @@
 """Hydra's launcher and sweeper plugins: a missing one, an Optuna search without its
 objective and a search space without a sweeper each fail in one line before any work; the
-SLURM preset becomes the sbatch options it promises."""
+SLURM preset becomes the sbatch options it promises; the objective a search gets."""
 
 from __future__ import annotations
 
@@ -71,3 +71,13 @@ def test_the_slurm_preset_submits_one_task_per_gpu_warned_by_usr2_before_its_tim
     options = {line.split()[1] for line in scripts[0].splitlines() if line.startswith("#SBATCH")}
     assert {"--array=0-1%2", "--partition=gpu", "--nodes=2", "--gpus-per-node=4", "--ntasks-per-node=4",
             "--signal=USR2@120", "--time=1440"} <= options
+
+
+def test_the_objective_is_the_named_number_of_the_results_and_none_without_a_name():
+    from ssltrain.run import objective
+
+    results = {"method": "byol", "epochs": 1, "knn_top1": 0.25}
+    assert objective(results, "knn_top1") == 0.25 and objective(results, None) is None
+    with pytest.raises(UserError, match="^trainer.objective=linear_top1 is not a number of this run's results.json; "
+                                        "choose one of: epochs, knn_top1$"):
+        objective(results, "linear_top1")
