@@ -59,7 +59,14 @@ def load_data(dataset: DatasetConfig, seed: int, image_size: Optional[int] = Non
 
 
 def build_encoder(encoder: EncoderConfig, image_size: int) -> nn.Module:
-    return ENCODERS.build(encoder.name, context={"image_size": image_size}, **encoder.options)
+    module = ENCODERS.build(encoder.name, context={"image_size": image_size}, **encoder.options)
+    if encoder.checkpointing:
+        if module.kind != "vit":
+            vits = [name for name in ENCODERS.names() if name.startswith("vit")]
+            raise UserError(f"encoder.checkpointing=true recomputes a ViT's blocks and encoder {encoder.name} is a "
+                            f"{module.kind}; choose one of {', '.join(vits)}, or drop it")
+        module.checkpointing = True
+    return module
 
 
 def load_encoder(encoder: EncoderConfig, image_size: int, weights: dict[str, torch.Tensor], source: str) -> nn.Module:
@@ -84,6 +91,11 @@ def build_method(settings: Settings, image_size: int, mean: RGB = (0.5,) * 3, st
                    if ENCODERS.build(entry, context={"image_size": image_size}).kind in method_class.encoder_kinds]
         raise UserError(f"method {name} needs a {' or '.join(method_class.encoder_kinds)} encoder; "
                         f"choose encoder= one of: {', '.join(fitting)}")
+    steps = settings.trainer.accumulate_steps
+    if steps > 1 and method_class.couples_batch:
+        raise UserError(f"method {name} cannot train with trainer.accumulate_steps={steps}: its loss couples the images "
+                        f"of a batch (negatives or statistics), so micro-batches would train another objective; use "
+                        f"more processes or a smaller trainer.batch_size")
     context = {"encoder": encoder, "image_size": image_size, "mean": mean, "std": std}
     method = METHODS.build(name, context=context, **settings.method.options)
     try:
@@ -106,7 +118,8 @@ def check_settings(settings: Settings) -> None:
         EVALUATORS.check_installed(protocol)
     image_size = settings.dataset.options["image_size"]
     parts = (settings.encoder, image_size) if settings.checkpoint else (settings.method, settings.encoder,
-                                                                       settings.augmentation, settings.eval, image_size)
+                                                                       settings.augmentation, settings.eval, image_size,
+                                                                       settings.trainer.accumulate_steps)
     key = json.dumps(parts, default=repr, sort_keys=True)
     if key in _checked:
         return

@@ -2,9 +2,11 @@
 does the work.
 
 What needs no torch is answered before torch is imported (under a second): --help,
---version, a mistyped group choice, and (from the schema cache that every command with
-torch loaded leaves) a mistyped key. Then compose.preflight checks every override (each
-value of a sweep too), the output folder is checked, and Hydra starts the job. Every ordinary failure ends in one line on the terminal; an unexpected one too, with
+--version, a Hydra launcher or sweeper plugin asked for but not installed (plugins.py), a
+mistyped group choice, and (from the schema cache that every command with torch loaded
+leaves) a mistyped key. Then compose.preflight checks every override (each value of a
+sweep too), the output folder is checked, and Hydra starts the job. Under SLURM's srun
+each task first takes its rank from SLURM (runtime/slurm.py). Every ordinary failure ends in one line on the terminal; an unexpected one too, with
 its traceback in the run's log file. Under torchrun only rank 0 speaks.
 """
 
@@ -15,6 +17,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Optional
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -24,6 +27,8 @@ from ssltrain import __version__, run_names, schema_cache
 from ssltrain.errors import Stopped, UserError
 from ssltrain.groups import (CONFIG_DIR, GROUPS, check_group_choices, check_keys, expand_shorthands, group_choices,
                              parse_overrides)
+from ssltrain.plugins import check_plugins
+from ssltrain.runtime import slurm
 
 log = logging.getLogger("ssltrain")
 
@@ -92,12 +97,11 @@ def _check_writable(args: list[str]) -> None:
 
 def _forget_run_dir(run_dir: Path) -> None:
     """A start that failed before any work leaves no folder behind (unless another process owns it)."""
+    from ssltrain.runtime.log_file import stop_file_logging
     from ssltrain.runtime.run_dir import holds_no_run, remove_if_empty
 
     if _rank() == 0 and holds_no_run(run_dir):
-        for handler in [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]:
-            handler.close()
-            logging.getLogger().removeHandler(handler)
+        stop_file_logging()
         remove_if_empty(run_dir)
 
 
@@ -107,17 +111,22 @@ def _fail(message: str, status: int) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
-def _hydra_main(cfg: DictConfig) -> None:
+def _hydra_main(cfg: DictConfig) -> Optional[float]:
+    """One job; returns trainer.objective's value (to an Optuna sweep), or None."""
     from ssltrain.config import parse_config
-    from ssltrain.runtime.log_file import log_file, to_file_only
+    from ssltrain.runtime.log_file import log_file, stop_file_logging, to_file_only
 
+    slurm.export_ranks()  # a launcher's job (submitit_slurm) runs here without main()
+    if _rank() > 0:  # Hydra gave every task of the job its logging; rank 0 keeps the log file
+        stop_file_logging()
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     cwd = Path(HydraConfig.get().runtime.cwd)
     try:
         settings = parse_config(cfg)
-        from ssltrain.run import run  # heavy imports (torch) after the config is known good
+        from ssltrain.run import objective, run  # heavy imports (torch) after the config is known good
 
-        run(settings, run_dir, search_roots=[cwd / "outputs", cwd / "multirun"])
+        results = run(settings, run_dir, search_roots=[cwd / "outputs", cwd / "multirun"])
+        return objective(results, settings.trainer.objective) if results is not None else None
     except UserError as error:
         if _rank() > 0:  # rank 0 says it
             sys.exit(EXIT_USER_ERROR)
@@ -148,6 +157,7 @@ def _sweep_naming(args: list[str]) -> list[str]:
 
 
 def main() -> None:
+    slurm.export_ranks()  # `srun ssltrain ...`: each task knows its rank before Hydra makes folders
     args = sys.argv[1:] = expand_shorthands(sys.argv[1:])
     if "--help" in args or "-h" in args:
         print(_help())
@@ -157,6 +167,7 @@ def main() -> None:
         return
     run_names.register()
     try:
+        check_plugins(parse_overrides(args, with_hydra=True))
         overrides = parse_overrides(args)
         check_group_choices(overrides)
         cached_schema = schema_cache.load()

@@ -1,8 +1,8 @@
 """Composing and checking a run's config: what `ssltrain` does before Hydra starts a job.
 
-Every override is checked (each value of a sweep too): a config choice against the
-group's files, a key against the composed config, the whole config against the typed
-schemas, and the method, encoder and views it names are built once
+Every override is checked (each value of a sweep too, both ends of an Optuna interval):
+a config choice against the group's files, a key against the composed config, the whole
+config against the typed schemas, and the method, encoder and views it names are built once
 (build.check_settings). A mistake fails in one line naming the valid choices, before a
 multirun launches any job. This module imports torch (through the registries); cli.py
 imports it only after the checks that need none (groups.py).

@@ -51,6 +51,8 @@ class TrainerConfig:
     sync_batchnorm: bool
     clip_grad: Optional[float]
     checkpoint_every: str
+    accumulate_steps: int
+    objective: Optional[str]
 
     def __post_init__(self) -> None:
         check_choice("trainer.device", self.device, ("auto", "cpu", "cuda"))
@@ -63,6 +65,10 @@ class TrainerConfig:
         if self.clip_grad is not None:
             check_positive("trainer.clip_grad", self.clip_grad)
         CheckpointInterval.parse(self.checkpoint_every)
+        check_positive("trainer.accumulate_steps", self.accumulate_steps)
+        if self.batch_size % self.accumulate_steps:
+            raise UserError(f"trainer.accumulate_steps={self.accumulate_steps} must divide trainer.batch_size="
+                            f"{self.batch_size} (each micro-batch is batch_size / accumulate_steps images)")
         if self.resume not in ("auto", "never") and not Path(self.resume).expanduser().exists():
             raise UserError(f"trainer.resume={self.resume}: no such file or folder; valid values are auto, never, or "
                             f"the path of a run's folder or of its checkpoints/last.pt")
@@ -80,6 +86,7 @@ class MethodConfig:
 @dataclass(kw_only=True)
 class EncoderConfig:
     name: str
+    checkpointing: bool = False  # recompute a ViT's blocks in the backward pass (less memory, ~1/3 more compute)
     options: dict[str, Any] = field(default_factory=dict)
 
 

@@ -1,8 +1,9 @@
 """The pretraining loop. It never asks which method it runs: it calls the SSLMethod hooks.
 
 `TrainStep` is one optimizer step: schedules -> reseed -> method.on_step_start -> forward
-under autocast -> backward -> optional gradient clipping -> optimizer ->
-method.after_optimizer_step. `PretrainLoop` runs steps over the loader's epochs. Scalars
+under autocast -> backward (once per micro-batch with trainer.accumulate_steps, the loss
+divided by their number, DDP's all-reduce only after the last) -> optional gradient
+clipping -> optimizer -> method.after_optimizer_step. `PretrainLoop` runs steps over the loader's epochs. Scalars
 stay on the device until every `log_every` steps, the only host syncs. A checkpoint is
 written every `trainer.checkpoint_every` (steps or wall time, mid-epoch too), at every
 epoch's end, and when a stop is requested (SIGINT / SIGTERM), after the step in flight;
@@ -14,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Union
 
@@ -55,6 +57,7 @@ class TrainStep:
     seed: int = 0
     rank: int = 0
     clip_grad: Optional[float] = None  # max global L2 norm of the gradients; None: no clipping
+    accumulate_steps: int = 1  # micro-batches per optimizer step; must divide the batch
 
     def __post_init__(self) -> None:
         self.scaler = torch.amp.GradScaler(self.device_type, enabled=self.precision.scaler_enabled)
@@ -65,11 +68,17 @@ class TrainStep:
         lr = self.schedule.apply(self.optimizer, step)
         torch.manual_seed(step_seed(self.seed, self.rank, step))
         self.method.on_step_start(step, self.total_steps)
-        with self.precision.autocast(self.device_type):
-            outputs = self.model(batch)
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(outputs["loss"]).backward()
-        outputs = {name: value.detach() for name, value in outputs.items()}
+        outputs: dict[str, torch.Tensor] = {}
+        parts = batch.split(self.accumulate_steps)
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            with nullcontext() if last else getattr(self.model, "no_sync", nullcontext)():  # DDP: all-reduce once
+                with self.precision.autocast(self.device_type):
+                    part_outputs = self.model(part)
+                self.scaler.scale(part_outputs["loss"] / len(parts)).backward()
+            for name, value in part_outputs.items():  # the step's outputs: the mean over its micro-batches
+                outputs[name] = outputs.get(name, 0) + value.detach() / len(parts)
         if self.clip_grad is not None:
             self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the fp16-scaled ones
             outputs["grad_norm"] = torch.nn.utils.clip_grad_norm_(self.method.parameters(), self.clip_grad)

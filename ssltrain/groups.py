@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override
+from hydra.core.override_parser.types import IntervalSweep, Override
 from hydra.errors import HydraException
 from omegaconf import DictConfig, ListConfig
 
@@ -51,13 +51,21 @@ def parse_overrides(args: list[str], with_hydra: bool = False) -> list[Override]
     return [override for override in overrides if with_hydra or not override.key_or_group.startswith("hydra")]
 
 
+def sweep_values(override: Override) -> list[str]:
+    """The values to check of one override: its value, each value of a sweep, or both ends
+    of a search space (`interval(0.1, 2.0)`, an Optuna sweeper's)."""
+    value = override.value()
+    if isinstance(value, IntervalSweep):
+        return [str(int(end)) if float(end).is_integer() else repr(float(end)) for end in (value.start, value.end)]
+    return list(override.sweep_string_iterator()) if override.is_sweep_override() else [value]
+
+
 def check_group_choices(overrides: list[Override]) -> None:
     """Every group choice (each value of a sweep too) names a file of its group."""
     for override in overrides:
         group = override.key_or_group
         if group in GROUPS and not override.is_delete():
-            values = override.sweep_string_iterator() if override.is_sweep_override() else [override.value()]
-            for value in values:
+            for value in sweep_values(override):
                 if value not in group_choices(group):
                     raise UserError(f"unknown {group} '{value}'; valid choices: {', '.join(group_choices(group))}")
 
@@ -117,11 +125,11 @@ def check_key(cfg: DictConfig, key: str) -> None:
 
 
 def sweep_alternatives(override: Override) -> list[str]:
-    """The override lines to try for one override: one per value of a sweep."""
+    """The override lines to try for one override: one per value of a sweep, or each end of a search space."""
     if not override.is_sweep_override():
         return [override.input_line]
     prefix = "++" if override.is_force_add() else "+" if override.is_add() else ""
-    return [f"{prefix}{override.key_or_group}={value}" for value in override.sweep_string_iterator()]
+    return [f"{prefix}{override.key_or_group}={value}" for value in sweep_values(override)]
 
 
 def check_keys(overrides: list[Override]) -> None:

@@ -107,8 +107,9 @@ def _run(settings: Settings, run_dir: Path, search_roots: list[Path], device: to
     env = Environment(device, select_precision(trainer.precision, device),
                       default_workers(device) if trainer.num_workers < 0 else trainer.num_workers,
                       dist.rank(), dist.world_size())
-    if trainer.batch_size % env.world:
-        raise UserError(f"trainer.batch_size={trainer.batch_size} must divide evenly over {env.world} processes")
+    if trainer.batch_size % (env.world * trainer.accumulate_steps):
+        raise UserError(f"trainer.batch_size={trainer.batch_size} must divide evenly over {env.world} processes x "
+                        f"trainer.accumulate_steps={trainer.accumulate_steps} micro-batches")
     directory, resumes, lock = claim_run_dir(settings, run_dir, search_roots)
     with lock or nullcontext():
         resumption = Resumption(directory, resume_state(settings, directory, resumes))
@@ -213,7 +214,7 @@ def pretrain(settings: Settings, splits: DatasetSplits, eval_data: Optional[Eval
     if trainer.compile:
         model = torch.compile(model)
     step = TrainStep(method, model, optimizer, schedule, trainer.epochs * loader.steps_per_epoch, device.type,
-                     env.precision, trainer.seed, env.rank, trainer.clip_grad)
+                     env.precision, trainer.seed, env.rank, trainer.clip_grad, trainer.accumulate_steps)
     progress = Progress()
     if resumption.state is not None:
         progress = restore(resumption.state, method, optimizer, step.scaler)
@@ -241,6 +242,18 @@ def pretrain(settings: Settings, splits: DatasetSplits, eval_data: Optional[Eval
         atomic_save(method.encoder.state_dict(), out_dir / BACKBONE_FILE)
     return Pretrained.from_progress(method.encoder, settings.method.name, settings.encoder.name, splits.image_size,
                                     settings.dataset.name, progress, len(splits.train))
+
+
+def objective(results: dict[str, Any], name: Optional[str]) -> Optional[float]:
+    """results[name] as the float a Hydra sweeper optimises (trainer.objective), or None
+    when no objective is named; one line naming the numbers there when it is not one of them."""
+    if name is None:
+        return None
+    numbers = [key for key, value in results.items() if isinstance(value, (int, float)) and not isinstance(value, bool)]
+    if name not in numbers:
+        raise UserError(f"trainer.objective={name} is not a number of this run's results.json; choose one of: "
+                        f"{', '.join(numbers)}")
+    return float(results[name])
 
 
 def _hparams(settings: Settings) -> dict[str, Any]:

@@ -59,7 +59,8 @@ def train_step(method: SSLMethod, batch: Batch, optimizer: Optional[torch.optim.
     return outputs
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on the loopback interface that is free now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -78,7 +79,7 @@ def run_on_two_ranks(function: Callable, inputs: list) -> list:
     """[function(inputs[0]) on rank 0, function(inputs[1]) on rank 1]; `function` must be
     importable (defined at a module's top level)."""
     with tempfile.TemporaryDirectory() as out_dir:
-        mp.spawn(_worker, args=(function, inputs, _free_port(), out_dir), nprocs=2)
+        mp.spawn(_worker, args=(function, inputs, free_port(), out_dir), nprocs=2)
         return [torch.load(os.path.join(out_dir, f"{rank}.pt")) for rank in range(2)]
 
 

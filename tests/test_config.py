@@ -152,6 +152,12 @@ def test_builder_arguments_become_typed_options():
     (["eval=[knn,foo]"], "unknown eval 'foo' in eval.protocols; valid choices: embedding, finetune, kmeans, knn, layers, linear, retrieval"),
     (["eval=[knn]", "+eval.settings.linear.epochs=5"], "eval.settings.linear sets a protocol that does not run"),
     (["eval=[linear]", "+eval.settings.linear.epochz=5"], "unknown key 'eval.settings.linear.epochz'; valid keys: name"),
+    (["trainer.epochs=interval(-5,2)"], "trainer.epochs=-5 must be >= 0"),
+    (["method.temperature=choice(0.1,oops)"], "'method.temperature': Value 'oops' of type 'str' could not be converted"),
+    (["method=byol", "trainer.accumulate_steps=3"], "trainer.accumulate_steps=3 must divide trainer.batch_size=256"),
+    (["trainer.accumulate_steps=2"], "method simclr cannot train with trainer.accumulate_steps=2: its loss couples"),
+    (["encoder=resnet18", "encoder.checkpointing=true"], "encoder.checkpointing=true recomputes a ViT's blocks and "
+                                                         "encoder resnet18 is a cnn; choose one of vit_small, vit_tiny"),
 ])
 def test_bad_overrides_fail_with_one_line_naming_the_fix(overrides, expected):
     with pytest.raises(UserError) as error:
@@ -159,6 +165,11 @@ def test_bad_overrides_fail_with_one_line_naming_the_fix(overrides, expected):
     message = str(error.value)
     assert "\n" not in message
     assert message.startswith(expected), message
+
+
+def test_an_optuna_search_space_passes_preflight_with_both_ends_checked():
+    preflight(["optimizer.lr=interval(0.1,2.0)", "method.temperature=tag(log,interval(0.05,0.5))",
+               "trainer.epochs=choice(1,2)"])
 
 
 @pytest.mark.parametrize("old,new", [("gpu", "batched"), ("cpu", "per_sample")])

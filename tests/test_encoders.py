@@ -169,3 +169,16 @@ def test_cnn_encoders_accept_any_input_size(name):
 def test_vit_unknown_pool_lists_the_valid_ones():
     with pytest.raises(UserError, match="choose one of: cls, mean"):
         ENCODERS.build("vit_tiny", context={"image_size": 32}, depth=1, pool="max")
+
+
+def _vit_gradients(checkpointing: bool) -> list[torch.Tensor]:
+    torch.manual_seed(0)
+    encoder = ENCODERS.build("vit_tiny", context={"image_size": 16}, depth=2)
+    encoder.checkpointing = checkpointing
+    encoder(torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))).square().mean().backward()
+    return [parameter.grad for parameter in encoder.parameters()]
+
+
+def test_vit_activation_checkpointing_gives_the_same_gradients():
+    for plain, recomputed in zip(_vit_gradients(False), _vit_gradients(True), strict=True):
+        assert torch.allclose(plain, recomputed, atol=1e-6)

@@ -1,18 +1,23 @@
-"""The training step every run takes (gradient clipping and what it reports), and how the loop stops."""
+"""The training step every run takes (gradient clipping, accumulation and what it reports), and how the loop stops."""
 
 from __future__ import annotations
 
+import os
+import signal
 from types import SimpleNamespace
 
 import pytest
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from kit import run_on_two_ranks, views_batch
+from ssltrain.data.batch import Batch
 from ssltrain.engine import PretrainLoop, TrainStep
 from ssltrain.methods.base import SSLMethod
 from ssltrain.optim.schedules import OptimizerSchedule
 from ssltrain.runtime.checkpoint import Progress
+from ssltrain.runtime.signals import Interrupted, StopRequest
 
 
 class SteepMethod(SSLMethod):
@@ -46,6 +51,33 @@ def test_without_clip_grad_the_full_gradient_is_applied():
     assert moved == pytest.approx(400.0) and "grad_norm" not in outputs
 
 
+class MeanSquareMethod(SSLMethod):
+    """A loss that is a mean over the images of the batch (no BatchNorm): micro-batches add up to it."""
+
+    def __init__(self):
+        super().__init__(nn.Linear(3 * 4 * 4, 5))
+
+    def training_step(self, batch):
+        return {"loss": (self.encoder(batch.views[0].flatten(1)) ** 2).mean()}
+
+
+def gradient_and_outputs(accumulate_steps: int):
+    torch.manual_seed(0)
+    method = MeanSquareMethod()
+    optimizer = torch.optim.SGD(method.parameters(), lr=0.1)
+    schedule = OptimizerSchedule(torch.full((1,), 0.1), torch.zeros(1), base_lr=0.1)
+    step = TrainStep(method, method, optimizer, schedule, total_steps=1, accumulate_steps=accumulate_steps)
+    outputs, _ = step(views_batch([4], batch=8), 0)
+    return method.encoder.weight.grad, outputs
+
+
+def test_accumulated_micro_batches_give_the_gradient_and_loss_of_the_whole_batch():
+    whole_gradient, whole = gradient_and_outputs(accumulate_steps=1)
+    accumulated_gradient, accumulated = gradient_and_outputs(accumulate_steps=4)
+    assert torch.allclose(accumulated_gradient, whole_gradient, atol=1e-6)
+    assert torch.allclose(accumulated["loss"], whole["loss"], atol=1e-6)
+
+
 def _stop_decisions(requested: bool) -> list[bool]:
     """On one of two ranks: whether the loop stops after steps 5, 10 and 20 when only rank 0 got a signal."""
     method = SteepMethod(slope=1.0)
@@ -58,3 +90,36 @@ def _stop_decisions(requested: bool) -> list[bool]:
 
 def test_under_torchrun_every_rank_stops_after_the_same_step_when_any_rank_is_signalled():
     assert run_on_two_ranks(_stop_decisions, [True, False]) == [[False, True, True], [False, True, True]]
+
+
+def test_sigusr2_stops_the_loop_then_reaches_the_launchers_handler_after_the_checkpoint():
+    launcher_calls = []
+    previous = signal.signal(signal.SIGUSR2, lambda signum, frame: launcher_calls.append(signum))
+    try:
+        with pytest.raises(Interrupted), StopRequest(announce=False) as stop:
+            os.kill(os.getpid(), signal.SIGUSR2)
+            assert stop.requested and launcher_calls == []  # the loop saves its checkpoint first
+            raise Interrupted("stopped at step 3")
+        assert launcher_calls == [signal.SIGUSR2]
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+
+
+def _ddp_accumulated_gradient(half: Batch) -> torch.Tensor:
+    """On one of two ranks: the gradient after a step over its half of the batch in two micro-batches under DDP."""
+    torch.manual_seed(0)
+    method = MeanSquareMethod()
+    model = DistributedDataParallel(method)
+    schedule = OptimizerSchedule(torch.full((1,), 0.1), torch.zeros(1), base_lr=0.1)
+    TrainStep(method, model, torch.optim.SGD(method.parameters(), lr=0.1), schedule, total_steps=1,
+              accumulate_steps=2)(half, 0)
+    return method.encoder.weight.grad
+
+
+@pytest.mark.cluster
+def test_under_ddp_accumulated_micro_batches_give_the_gradient_of_the_whole_batch_in_one_process():
+    whole = views_batch([4], batch=8)
+    halves = whole.split(2)
+    ranks = run_on_two_ranks(_ddp_accumulated_gradient, halves)
+    whole_gradient, _ = gradient_and_outputs(accumulate_steps=1)
+    assert all(torch.allclose(gradient, whole_gradient, atol=1e-6) for gradient in ranks)

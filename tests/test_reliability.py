@@ -308,7 +308,9 @@ def test_help_version_and_mistyped_names_answer_without_importing_torch(tmp_path
 
 
 def test_the_run_identity_ignores_settings_that_may_change_on_resume():
-    config = {"trainer": {"seed": 0, "num_workers": 2, "checkpoint_every": "5min"}, "optimizer": {"lr": 0.1}}
+    config = {"trainer": {"seed": 0, "num_workers": 2, "checkpoint_every": "5min", "objective": None},
+              "encoder": {"name": "vit_tiny", "checkpointing": False}, "optimizer": {"lr": 0.1}}
     assert run_identity(config) == run_identity({**config, "trainer": {"seed": 0, "num_workers": 8,
-                                                                        "checkpoint_every": "1h"}})
+                                                                        "checkpoint_every": "1h", "objective": "knn_top1"},
+                                                 "encoder": {"name": "vit_tiny", "checkpointing": True}})
     assert run_identity(config) != run_identity({**config, "optimizer": {"lr": 0.3}})

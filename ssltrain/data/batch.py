@@ -15,3 +15,8 @@ class Batch:
     @property
     def size(self) -> int:
         return len(self.labels)
+
+    def split(self, parts: int) -> list["Batch"]:
+        """`parts` consecutive micro-batches of equal size (`parts` must divide the size)."""
+        views = zip(*(view.chunk(parts) for view in self.views))
+        return [Batch(views=list(chunks), labels=labels) for chunks, labels in zip(views, self.labels.chunk(parts))]

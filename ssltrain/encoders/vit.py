@@ -3,7 +3,9 @@ mean of the patch tokens (`pool: mean`), for any input whose sides are multiples
 patch size.
 
 The one token path of the project: multi-crop methods encode smaller crops, tile tasks
-encode tiles and MAE encodes only its visible patches through `tokens`. The attribute
+encode tiles and MAE encodes only its visible patches through `tokens`. With `checkpointing` (the common
+setting encoder.checkpointing) each block's activations are recomputed in the backward
+pass instead of kept (torch.utils.checkpoint, non-reentrant). The attribute
 names stay torchvision's, so a saved state_dict loads strictly into its VisionTransformer.
 """
 
@@ -14,6 +16,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 from torchvision.models.vision_transformer import VisionTransformer
 
 from ssltrain.encoders.base import Stage
@@ -37,6 +40,7 @@ class ViTEncoder(VisionTransformer):
         self.heads = nn.Identity()  # drops torchvision's classifier, whose weights would go unused
         self.pool = pool
         self.out_dim = hidden_dim
+        self.checkpointing = False  # recompute each block in the backward pass (build.build_encoder sets it)
 
     def check_input_size(self, side: int) -> None:
         """Raise UserError unless images of this side can be cut into whole patches."""
@@ -70,7 +74,10 @@ class ViTEncoder(VisionTransformer):
             patches = patches.gather(1, keep[..., None].expand(-1, -1, patches.shape[2]))  # [B, K, D]
         cls = (self.class_token + positions[:, :1]).expand(patches.shape[0], -1, -1)  # [B, 1, D]
         x = self.encoder.dropout(torch.cat([cls, patches], dim=1))  # [B, 1 + K, D]
-        return self.encoder.ln(self.encoder.layers(x))
+        recompute = self.checkpointing and torch.is_grad_enabled()
+        for block in self.encoder.layers:
+            x = checkpoint(block, x, use_reentrant=False) if recompute else block(x)  # [B, 1 + K, D]
+        return self.encoder.ln(x)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """[B, hidden_dim]: the final class token, or the mean of the final patch tokens

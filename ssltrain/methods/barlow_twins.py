@@ -20,6 +20,8 @@ from ssltrain.registry import METHODS
 
 @METHODS.register("barlow_twins")
 class BarlowTwins(TwoViewProjection):
+    couples_batch = True
+
     def __init__(self, encoder: nn.Module, lambd: float = 0.0051, scale_loss: float = 0.1,
                  proj_hidden_dim: int = 2048, proj_output_dim: int = 2048, proj_layers: int = 3):
         super().__init__(encoder, proj_hidden_dim, proj_output_dim, proj_layers)

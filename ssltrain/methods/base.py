@@ -26,6 +26,11 @@ class SSLMethod(nn.Module):
     encoder_kinds: tuple[str, ...] = ("cnn", "vit")
     #: False for methods whose encoder sees tiles cut from the views, not the views themselves
     encodes_views: bool = True
+    #: True for methods whose loss couples the images of a batch (in-batch negatives, batch
+    #: statistics, Sinkhorn, a queue or centre updated by every forward): trained in
+    #: micro-batches (trainer.accumulate_steps) it would be another objective, so they refuse
+    #: it. The others' losses are means over images, so K micro-batches give the batch's gradient
+    couples_batch: bool = False
 
     def __init__(self, encoder: nn.Module):
         super().__init__()

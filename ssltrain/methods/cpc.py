@@ -57,6 +57,7 @@ class CausalContext(nn.Module):
 
 @METHODS.register("cpc")
 class CPC(SSLMethod):
+    couples_batch = True
     views = (1, 1)
     encodes_views = False  # tiles cut from the view go through the encoder (tile_input_size)
 

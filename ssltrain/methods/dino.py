@@ -70,6 +70,8 @@ def teacher_temperature(step: int, total_steps: int, start: float, end: float, w
 
 @METHODS.register("dino")
 class DINO(MultiCropMethod):
+    couples_batch = True
+
     def __init__(self, encoder: nn.Module, out_dim: int = 4096, hidden_dim: int = 2048, bottleneck_dim: int = 256,
                  head_norm: Optional[str] = None, student_temperature: float = 0.1,
                  warmup_teacher_temperature: float = 0.04, teacher_temperature: float = 0.07,

@@ -34,6 +34,7 @@ from ssltrain.registry import METHODS
 
 @METHODS.register("mocov3")
 class MoCoV3(MomentumMethod):
+    couples_batch = True
     views = (2, 2)
     encoder_kinds = ("cnn", "vit")
 

@@ -36,6 +36,7 @@ def nearest_neighbours(queries: torch.Tensor, support: torch.Tensor) -> torch.Te
 
 @METHODS.register("nnclr")
 class NNCLR(SSLMethod):
+    couples_batch = True
     views = (2, 2)
 
     def __init__(self, encoder: nn.Module, temperature: float = 0.2, proj_hidden_dim: int = 2048,

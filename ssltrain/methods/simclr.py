@@ -20,6 +20,7 @@ from ssltrain.registry import METHODS
 
 @METHODS.register("simclr")
 class SimCLR(SSLMethod):
+    couples_batch = True
     views = (2, 2)
 
     def __init__(self, encoder: nn.Module, temperature: float = 0.2, proj_hidden_dim: int = 2048,

@@ -21,6 +21,7 @@ from ssltrain.registry import METHODS
 
 @METHODS.register("supcon")
 class SupCon(SSLMethod):
+    couples_batch = True
     views = (2, None)
     needs_labels = True
 

@@ -29,6 +29,8 @@ from ssltrain.registry import METHODS
 
 @METHODS.register("swav")
 class SwAV(MultiCropMethod):
+    couples_batch = True
+
     def __init__(self, encoder: nn.Module, temperature: float = 0.1, proj_hidden_dim: int = 2048,
                  proj_output_dim: int = 128, num_prototypes: int = 3000, sinkhorn_epsilon: float = 0.05,
                  sinkhorn_iterations: int = 3, freeze_prototypes_fraction: float = 0.002, queue_size: int = 3840,

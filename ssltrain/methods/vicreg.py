@@ -20,6 +20,8 @@ from ssltrain.registry import METHODS
 
 @METHODS.register("vicreg")
 class VICReg(TwoViewProjection):
+    couples_batch = True
+
     def __init__(self, encoder: nn.Module, invariance_weight: float = 25.0, variance_weight: float = 25.0,
                  covariance_weight: float = 1.0, proj_hidden_dim: int = 2048, proj_output_dim: int = 2048,
                  proj_layers: int = 3):

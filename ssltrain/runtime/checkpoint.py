@@ -35,7 +35,9 @@ BACKBONE_FILE = "backbone.pt"
 CONFIG_FILE = "config.yaml"
 
 # Settings that may change between an interrupted run and its resumption.
-_NOT_IDENTITY = {"trainer": ("resume", "num_workers", "log_every", "knn_every", "image_every", "device", "checkpoint_every"),
+_NOT_IDENTITY = {"trainer": ("resume", "num_workers", "log_every", "knn_every", "image_every", "device", "checkpoint_every",
+                             "objective"),
+                 "encoder": ("checkpointing",),  # the same gradients, in less memory
                  "eval": None, "checkpoint": None}
 
 

@@ -1,4 +1,6 @@
-"""torch.distributed under torchrun: set-up, rank queries and gathers.
+"""torch.distributed under torchrun (or an srun step: runtime/slurm.py exports its ranks
+under torchrun's names): set-up, rank queries and gathers. Across nodes too: RANK and
+WORLD_SIZE name the process group (env://), LOCAL_RANK this node's GPU.
 
 Every helper is the identity in a single process, so methods call them unconditionally.
 """

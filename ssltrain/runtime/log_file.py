@@ -24,6 +24,13 @@ def log_file() -> Optional[Path]:
     return Path(handlers[0].baseFilename) if handlers else None
 
 
+def stop_file_logging() -> None:
+    """Close and drop the log file's handler (a failed start about to remove its folder, a rank > 0)."""
+    for handler in _file_handlers():
+        handler.close()
+        logging.getLogger().removeHandler(handler)
+
+
 def to_file_only(logger: logging.Logger, level: int, message: str, exc_info=None) -> None:
     """Write `message` (and a traceback with `exc_info=True`) to the log file, not the terminal."""
     if exc_info is True:
