@@ -205,7 +205,8 @@ def pretrain(settings: Settings, splits: DatasetSplits, eval_data: Optional[Eval
         method.to(memory_format=torch.channels_last)
     loader = pretrain_loader(splits.train, settings.augmentation, splits.image_size, splits.mean, splits.std,
                              trainer.batch_size // env.world, trainer.seed, device, env.workers, env.rank, env.world,
-                             channels_last=trainer.channels_last)
+                             channels_last=trainer.channels_last,
+                             images_per_class=trainer.images_per_class if trainer.sampler == "pk" else None)
     optimizer, schedule = build_optimizer(settings, method, loader.steps_per_epoch)
     model: Any = method
     if env.world > 1:
