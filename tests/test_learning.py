@@ -29,9 +29,26 @@ def test_simclr_beats_the_random_encoder_on_clustering_and_retrieval_too(cifar10
     result = protocol_check(CHECKS["simclr"], str(cifar10_root), int(os.environ.get("SSLTRAIN_LEARNING_SEED", "0")))
     print(f"\nprotocols after {result['epochs']} epochs of simclr: " + ", ".join(
         f"{name} {result['random_' + name]:.4f} -> {result['trained_' + name]:.4f}" for name in PROTOCOL_METRICS))
+    _record(result)
+    for name in PROTOCOL_METRICS:
+        assert result[f"trained_{name}"] > result[f"random_{name}"], (name, result)
+
+
+@pytest.mark.slow
+@pytest.mark.learning
+@pytest.mark.parametrize("name", ["siamese", "triplet", "arcface"])
+def test_metric_learning_beats_the_random_encoder_on_retrieval_too(name, cifar10_root):
+    """The metric-learning methods' checks (same settings) scored by retrieval (R@1, MAP@R),
+    the protocol they are made for; clustering is recorded beside it."""
+    result = protocol_check(CHECKS[name], str(cifar10_root), int(os.environ.get("SSLTRAIN_LEARNING_SEED", "0")))
+    _record(result)
+    for metric in ("recall_at_1", "map_at_r"):
+        assert result[f"trained_{metric}"] > result[f"random_{metric}"], (metric, result)
+
+
+def _record(result: dict) -> None:
+    """Append to scripts/learning_report.py's records, when it runs the test."""
     report = os.environ.get("SSLTRAIN_LEARNING_REPORT")
     if report:
         with open(report, "a") as file:
             file.write(json.dumps(result) + "\n")
-    for name in PROTOCOL_METRICS:
-        assert result[f"trained_{name}"] > result[f"random_{name}"], (name, result)
