@@ -3,8 +3,8 @@ carries an additive angular margin, s * cos(theta_y + m) (supervised).
 
 Deng et al., CVPR 2019, https://arxiv.org/abs/1801.07698.
 
-Defaults: the paper's embedding (section 3.1, its "E" output: FC then BatchNorm, 512-d) and
-margin m = 0.5. Scale s = 16 (our choice; the paper's 64 is sized for 85k identities):
+Defaults: a 512-d embedding, FC then BatchNorm: the paper's output setting E
+(BN-Dropout-FC-BN) without its first BatchNorm and dropout; margin m = 0.5 (the paper's). Scale s = 16 (our choice; the paper's 64 is sized for 85k identities):
 CosFace's lower bound on the scale (Wang et al. 2018, https://arxiv.org/abs/1801.09414),
 s >= (C - 1) / C * log((C - 1) P / (1 - P)), asks s >= 4 for a true-class probability
 P = 0.9 among C = 10 classes (6.2 for CIFAR-100's 100), and 16 leaves a margin over both.
