@@ -63,7 +63,8 @@ class EpochSampler(Sampler):
 class ClassBalancedSampler(EpochSampler):
     """P classes x K images per batch (trainer.sampler=pk), for the metric-learning losses that
     need positives and negatives in every batch (Hermans et al. 2017, "In Defense of the
-    Triplet Loss", https://arxiv.org/abs/1703.07737, section 2: "PK" batches).
+    Triplet Loss", https://arxiv.org/abs/1703.07737: their "PK" batches, drawn here without
+    replacement over an epoch).
 
     An epoch: each class's images in a seeded order, cut into chunks of K (a class's last
     chunk of fewer than K waits for a later epoch's order); the chunks are dealt into global
