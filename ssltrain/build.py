@@ -80,9 +80,11 @@ def load_encoder(encoder: EncoderConfig, image_size: int, weights: dict[str, tor
     return module
 
 
-def build_method(settings: Settings, image_size: int, mean: RGB = (0.5,) * 3, std: RGB = (0.5,) * 3) -> SSLMethod:
+def build_method(settings: Settings, image_size: int, mean: RGB = (0.5,) * 3, std: RGB = (0.5,) * 3,
+                 num_classes: Optional[int] = None) -> SSLMethod:
     """The configured method around the configured encoder, checked against the views the
-    augmentation makes (raises UserError)."""
+    augmentation makes (raises UserError); num_classes: the dataset's, for methods that
+    classify (arcface), None where unknown."""
     encoder = build_encoder(settings.encoder, image_size)
     name = settings.method.name
     method_class = METHODS.get(name)
@@ -96,7 +98,7 @@ def build_method(settings: Settings, image_size: int, mean: RGB = (0.5,) * 3, st
         raise UserError(f"method {name} cannot train with trainer.accumulate_steps={steps}: its loss couples the images "
                         f"of a batch (negatives or statistics), so micro-batches would train another objective; use "
                         f"more processes or a smaller trainer.batch_size")
-    context = {"encoder": encoder, "image_size": image_size, "mean": mean, "std": std}
+    context = {"encoder": encoder, "image_size": image_size, "mean": mean, "std": std, "num_classes": num_classes}
     method = METHODS.build(name, context=context, **settings.method.options)
     try:
         method.check_views(settings.augmentation.view_sizes(image_size))
@@ -124,8 +126,9 @@ def check_settings(settings: Settings) -> None:
     if key in _checked:
         return
     with torch.random.fork_rng(devices=[]):  # the build's random draws leave the caller's stream alone
+        # the class count is the data's, not loaded yet: a stand-in of 2 checks the other arguments
         encoder = build_encoder(settings.encoder, image_size) if settings.checkpoint else \
-            build_method(settings, image_size).encoder
+            build_method(settings, image_size, num_classes=2).encoder
     if "layers" in settings.eval.evaluators and not settings.checkpoint:  # a checkpoint brings its own encoder
         from ssltrain.eval.layers import chosen_stages
 

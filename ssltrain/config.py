@@ -53,13 +53,17 @@ class TrainerConfig:
     checkpoint_every: str
     accumulate_steps: int
     objective: Optional[str]
+    sampler: str
+    images_per_class: int
 
     def __post_init__(self) -> None:
         check_choice("trainer.device", self.device, ("auto", "cpu", "cuda"))
         check_choice("trainer.precision", self.precision, ("auto", "fp32", "bf16", "fp16"))
+        check_choice("trainer.sampler", self.sampler, ("random", "pk"))
         check_positive("trainer.epochs", self.epochs, allow_zero=True)
         check_positive("trainer.batch_size", self.batch_size)
         check_positive("trainer.log_every", self.log_every)
+        check_positive("trainer.images_per_class", self.images_per_class)
         for key in ("knn_every", "image_every"):
             check_positive(f"trainer.{key}", getattr(self, key), allow_zero=True)
         if self.clip_grad is not None:

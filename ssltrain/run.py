@@ -28,7 +28,7 @@ from ssltrain.engine import PretrainLoop, TrainStep
 from ssltrain.errors import Stopped, UserError
 from ssltrain.eval.data import EvalData, estimate_batchnorm_statistics
 from ssltrain.eval.knn import knn_accuracy
-from ssltrain.registry import EVALUATORS
+from ssltrain.registry import EVALUATORS, METHODS
 from ssltrain.runtime import dist
 from ssltrain.runtime.atomic import atomic_save, atomic_write_text
 from ssltrain.runtime.checkpoint import (BACKBONE_FILE, CHECKPOINT_DIR, CHECKPOINT_FILE, CONFIG_FILE, RESULTS_FILE,
@@ -196,9 +196,9 @@ def pretrain(settings: Settings, splits: DatasetSplits, eval_data: Optional[Eval
              resumption: Resumption, logger: Optional[RunLogger]) -> Pretrained:
     """Build the method, data and optimizer, resume if asked, train; writes backbone.pt."""
     trainer, device, out_dir = settings.trainer, env.device, resumption.run_dir
-    method = build_method(settings, splits.image_size, splits.mean, splits.std)
-    if method.needs_labels and not splits.train.has_labels:
+    if METHODS.get(settings.method.name).needs_labels and not splits.train.has_labels:
         raise UserError(f"method {settings.method.name} needs labelled images; {settings.dataset.name} has none")
+    method = build_method(settings, splits.image_size, splits.mean, splits.std, splits.num_classes)
     method.to(device)
     if env.world > 1 and trainer.sync_batchnorm and device.type == "cuda":  # gloo has no SyncBatchNorm
         method = nn.SyncBatchNorm.convert_sync_batchnorm(method)
@@ -206,7 +206,8 @@ def pretrain(settings: Settings, splits: DatasetSplits, eval_data: Optional[Eval
         method.to(memory_format=torch.channels_last)
     loader = pretrain_loader(splits.train, settings.augmentation, splits.image_size, splits.mean, splits.std,
                              trainer.batch_size // env.world, trainer.seed, device, env.workers, env.rank, env.world,
-                             channels_last=trainer.channels_last)
+                             channels_last=trainer.channels_last,
+                             images_per_class=trainer.images_per_class if trainer.sampler == "pk" else None)
     optimizer, schedule = build_optimizer(settings, method, loader.steps_per_epoch)
     model: Any = method
     if env.world > 1:

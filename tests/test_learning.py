@@ -23,6 +23,7 @@ def test_pretraining_beats_the_random_encoder_on_held_out_images(name, learn):
 
 
 def _record(result: dict) -> None:
+    """Append to scripts/learning_report.py's records, when it runs the test."""
     report = os.environ.get("SSLTRAIN_LEARNING_REPORT")
     if report:
         with open(report, "a") as file:
@@ -56,3 +57,15 @@ def test_simclr_transfers_to_classes_it_never_saw(cifar10_root):
     _record(result)
     for name in TRANSFER_METRICS:
         assert result[f"trained_{name}"] > result[f"random_{name}"], (name, result)
+
+
+@pytest.mark.slow
+@pytest.mark.learning
+@pytest.mark.parametrize("name", ["siamese", "triplet", "arcface"])
+def test_metric_learning_beats_the_random_encoder_on_retrieval_too(name, cifar10_root):
+    """The metric-learning methods' checks (same settings) scored by retrieval (R@1, MAP@R),
+    the protocol they are made for; clustering is recorded beside it."""
+    result = protocol_check(CHECKS[name], str(cifar10_root), _seed())
+    _record(result)
+    for metric in ("recall_at_1", "map_at_r"):
+        assert result[f"trained_{metric}"] > result[f"random_{metric}"], (metric, result)

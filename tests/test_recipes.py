@@ -20,7 +20,7 @@ def test_every_method_trains_a_step_with_every_optimizer(method, optimizer):
     encoder = tiny_encoder_overrides(METHODS.get(method).encoder_kinds[0])
     settings = compose_settings([f"method={method}", f"optimizer={optimizer}", *encoder, "trainer.epochs=1"])
     torch.manual_seed(0)
-    model = build_method(settings, image_size=32)
+    model = build_method(settings, image_size=32, num_classes=4)  # views_batch's labels: 4 classes
     built, schedule = build_optimizer(settings, model, steps_per_epoch=1)
     before = [p.detach().clone() for p in model.encoder.parameters() if p.requires_grad]
     outputs = train_step(model, views_batch(settings.augmentation.view_sizes(32)), built, schedule)

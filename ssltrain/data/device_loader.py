@@ -1,7 +1,7 @@
 """The pretraining data path for decoded datasets: images resident on the training device,
 augmented a whole batch at a time there (augmentation.backend=batched).
 
-Same contract as loader.PretrainLoader: the same EpochSampler order (so both backends see
+Same contract as loader.PretrainLoader: the same sampler order (so both backends see
 the same images at each step), sharded across ranks, and resumable mid-epoch. The random
 augmentation parameters of a step come from a generator seeded from (seed, epoch, step,
 rank), so a resumed run draws exactly what the uninterrupted one would have drawn. No
@@ -12,7 +12,7 @@ epoch's index tensor, one gather and the batched ops.
 from __future__ import annotations
 
 import hashlib
-from typing import Iterator, Sequence
+from typing import Iterator, Optional, Sequence
 
 import torch
 
@@ -20,7 +20,7 @@ from ssltrain.augment.views import ViewConfig
 from ssltrain.data.batch import Batch
 from ssltrain.augment.batched import BatchAugment
 from ssltrain.data.images import ImageSet
-from ssltrain.data.loader import EpochSampler
+from ssltrain.data.loader import make_sampler
 from ssltrain.errors import UserError
 
 
@@ -35,11 +35,11 @@ class DeviceLoader:
 
     def __init__(self, images: ImageSet, views: Sequence[ViewConfig], image_size: int, mean: Sequence[float],
                  std: Sequence[float], batch_size: int, seed: int, device: torch.device, rank: int = 0,
-                 world_size: int = 1, channels_last: bool = False):
+                 world_size: int = 1, channels_last: bool = False, images_per_class: Optional[int] = None):
         if images.pixels is None:
             raise UserError("augmentation.backend=batched needs a dataset decoded in memory and this one is streamed "
                             "from disk (large images); use augmentation.backend=per_sample (or auto)")
-        self.sampler = EpochSampler(len(images), batch_size, seed, rank, world_size)
+        self.sampler = make_sampler(images.labels, batch_size, seed, rank, world_size, images_per_class)
         self.device, self.seed, self.rank = device, seed, rank
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.pixels = images.pixels.to(device)  # [N, H, W, 3] uint8, resident for the whole run

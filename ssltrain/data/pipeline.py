@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Sequence, Union
+from typing import Optional, Sequence, Union
 
 import torch
 
@@ -29,12 +29,15 @@ def select_backend(requested: str, images: ImageSet) -> str:
 
 def pretrain_loader(images: ImageSet, augmentation: AugmentationConfig, image_size: int, mean: Sequence[float],
                     std: Sequence[float], batch_size: int, seed: int, device: torch.device, num_workers: int,
-                    rank: int = 0, world_size: int = 1, channels_last: bool = False) -> Loader:
-    """The loader for `augmentation.backend` (batch_size is per process)."""
+                    rank: int = 0, world_size: int = 1, channels_last: bool = False,
+                    images_per_class: Optional[int] = None) -> Loader:
+    """The loader for `augmentation.backend` (batch_size is per process); `images_per_class`:
+    class-balanced P x K batches (loader.ClassBalancedSampler) instead of a plain shuffle."""
     backend = select_backend(augmentation.backend, images)
     log.info("augmentation backend: %s%s", backend, " (auto)" if augmentation.backend == "auto" else "")
     if backend == "batched":
         return DeviceLoader(images, augmentation.views, image_size, mean, std, batch_size, seed, device,
-                            rank, world_size, channels_last)
+                            rank, world_size, channels_last, images_per_class)
     transform = MultiViewTransform(augmentation.views, image_size, mean, std)
-    return PretrainLoader(images, transform, batch_size, seed, device, num_workers, rank, world_size, channels_last)
+    return PretrainLoader(images, transform, batch_size, seed, device, num_workers, rank, world_size, channels_last,
+                          images_per_class=images_per_class)
