@@ -206,7 +206,7 @@ def main(argv: list[str]) -> int:
     device = select_device(args.device)
     first = compose_settings([f"method={args.methods.split(',')[0]}", *data_overrides(args), f"trainer.device={args.device}",
                               *args.overrides])
-    splits = load_data(first)
+    splits = load_data(first.dataset, first.trainer.seed)
     common = {"command": shlex.join([sys.executable, *sys.argv]), "torch": torch.__version__,
               "torchvision": torchvision.__version__, "python": platform.python_version(), "batch_size": args.batch_size,
               "warmup_steps": args.warmup, "timed_steps": args.steps, "workers": args.workers, "data": args.data,

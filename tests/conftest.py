@@ -83,7 +83,7 @@ def learn(cifar10_root):
 
 # A method that trains on each augmentation preset's views (a method checks the views it gets).
 PRESET_METHOD = {"simclr": "simclr", "byol": "byol", "multicrop": "swav", "weak": "rotation", "none": "rotation",
-                 "mae": "rotation"}
+                 "mae": "rotation", "imagenet_simclr": "simclr", "imagenet_byol": "byol", "multicrop_imagenet": "swav"}
 
 
 def smoke(*overrides: str) -> list[str]:

@@ -19,7 +19,8 @@ def image(seed=0):
 
 @pytest.mark.parametrize("preset", group_choices("augmentation"))
 def test_every_preset_makes_its_views_at_their_sizes_within_the_normalised_range(preset):
-    views_config = compose_settings([f"augmentation={preset}", f"method={PRESET_METHOD[preset]}"]).augmentation.views
+    at_size = ["dataset.image_size=224"] if "imagenet" in preset else []  # its local crops are 96 px
+    views_config = compose_settings([f"augmentation={preset}", f"method={PRESET_METHOD[preset]}", *at_size]).augmentation.views
     torch.manual_seed(0)
     views = MultiViewTransform(views_config, 32, MEAN, STD)(image())
     sizes = [view.size or 32 for view in views_config for _ in range(view.count)]

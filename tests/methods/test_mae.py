@@ -32,7 +32,7 @@ def three_images() -> Batch:
 def test_the_encoder_blocks_see_the_class_token_and_the_visible_patches_only():
     method = tiny_mae()
     seen = []
-    method.encoder.encoder.layers.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape))
+    method.encoder.encoder.layers[0].register_forward_pre_hook(lambda module, args: seen.append(args[0].shape))
     method.training_step(three_images())
     visible = 16 - round(0.75 * 16)
     assert seen == [torch.Size([3, 1 + visible, 192])]
