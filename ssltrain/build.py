@@ -73,9 +73,11 @@ def load_encoder(encoder: EncoderConfig, image_size: int, weights: dict[str, tor
     return module
 
 
-def build_method(settings: Settings, image_size: int, mean: RGB = (0.5,) * 3, std: RGB = (0.5,) * 3) -> SSLMethod:
+def build_method(settings: Settings, image_size: int, mean: RGB = (0.5,) * 3, std: RGB = (0.5,) * 3,
+                 num_classes: Optional[int] = None) -> SSLMethod:
     """The configured method around the configured encoder, checked against the views the
-    augmentation makes (raises UserError)."""
+    augmentation makes (raises UserError). num_classes: the dataset's, for methods that
+    classify its labels (None before the data is known: their own default)."""
     encoder = build_encoder(settings.encoder, image_size)
     name = settings.method.name
     method_class = METHODS.get(name)
@@ -84,7 +86,15 @@ def build_method(settings: Settings, image_size: int, mean: RGB = (0.5,) * 3, st
                    if ENCODERS.build(entry, context={"image_size": image_size}).kind in method_class.encoder_kinds]
         raise UserError(f"method {name} needs a {' or '.join(method_class.encoder_kinds)} encoder; "
                         f"choose encoder= one of: {', '.join(fitting)}")
+    if method_class.needs_target and settings.target_dataset is None:
+        raise UserError(f"method {name} trains on two datasets: set the second with target_dataset=<one of "
+                        f"{', '.join(DATASETS.names())}> (e.g. target_dataset=imagefolder target_dataset.root=DIR)")
+    if settings.target_dataset is not None and not method_class.needs_target:
+        raise UserError(f"target_dataset={settings.target_dataset.name} is set but method {name} trains on one "
+                        f"dataset; remove target_dataset (eval_dataset=NAME evaluates on another dataset)")
     context = {"encoder": encoder, "image_size": image_size, "mean": mean, "std": std}
+    if num_classes is not None:
+        context["num_classes"] = num_classes
     method = METHODS.build(name, context=context, **settings.method.options)
     try:
         method.check_views(settings.augmentation.view_sizes(image_size))

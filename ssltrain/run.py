@@ -23,6 +23,7 @@ from ssltrain.build import build_method, build_optimizer, load_data, load_encode
 from ssltrain.config import Settings, parse_group
 from ssltrain.data.images import DatasetSplits
 from ssltrain.data.loader import default_workers
+from ssltrain.data.paired import PairedLoader, target_seed
 from ssltrain.data.pipeline import pretrain_loader
 from ssltrain.engine import PretrainLoop, TrainStep
 from ssltrain.errors import Stopped, UserError
@@ -195,9 +196,12 @@ def pretrain(settings: Settings, splits: DatasetSplits, eval_data: Optional[Eval
              resumption: Resumption, logger: Optional[RunLogger]) -> Pretrained:
     """Build the method, data and optimizer, resume if asked, train; writes backbone.pt."""
     trainer, device, out_dir = settings.trainer, env.device, resumption.run_dir
-    method = build_method(settings, splits.image_size, splits.mean, splits.std)
+    method = build_method(settings, splits.image_size, splits.mean, splits.std, splits.num_classes)
     if method.needs_labels and not splits.train.has_labels:
         raise UserError(f"method {settings.method.name} needs labelled images; {settings.dataset.name} has none")
+    # two-domain methods: the target's training images at the source's size, normalised as the source's
+    target = load_data(settings.target_dataset, trainer.seed, splits.image_size, "target data") \
+        if method.needs_target else None
     method.to(device)
     if env.world > 1 and trainer.sync_batchnorm and device.type == "cuda":  # gloo has no SyncBatchNorm
         method = nn.SyncBatchNorm.convert_sync_batchnorm(method)
@@ -206,6 +210,11 @@ def pretrain(settings: Settings, splits: DatasetSplits, eval_data: Optional[Eval
     loader = pretrain_loader(splits.train, settings.augmentation, splits.image_size, splits.mean, splits.std,
                              trainer.batch_size // env.world, trainer.seed, device, env.workers, env.rank, env.world,
                              channels_last=trainer.channels_last)
+    if target is not None:
+        loader = PairedLoader(loader, pretrain_loader(
+            target.train, settings.augmentation, splits.image_size, splits.mean, splits.std,
+            trainer.batch_size // env.world, target_seed(trainer.seed), device, env.workers, env.rank, env.world,
+            channels_last=trainer.channels_last))
     optimizer, schedule = build_optimizer(settings, method, loader.steps_per_epoch)
     model: Any = method
     if env.world > 1:
