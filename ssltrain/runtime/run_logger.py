@@ -7,20 +7,25 @@ manager) around pretraining and evaluation, and closes it.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 from torch.utils.tensorboard import SummaryWriter
-from torchvision.utils import make_grid
+from torchvision.utils import make_grid, save_image
 
 from ssltrain.augment.pixels import denormalize
+from ssltrain.runtime.atomic import atomic_write_bytes
+
+IMAGES_DIR = "images"  # the run's last image grids, as PNG
 
 
 class RunLogger:
     def __init__(self, run_dir: Path, start_step: int = 0):
         """start_step: a resumed run's step; events after it from the interrupted session are dropped."""
         self.writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=start_step or None)
+        self.run_dir = run_dir
 
     def __enter__(self) -> "RunLogger":
         return self
@@ -35,6 +40,12 @@ class RunLogger:
     def images(self, tag: str, images: torch.Tensor, step: int, nrow: int = 8) -> None:
         """images: [N, 3, H, W] in [0, 1]."""
         self.writer.add_image(tag, make_grid(images.detach().float().cpu(), nrow=nrow, padding=1), step)
+
+    def save_images(self, name: str, images: torch.Tensor, nrow: int = 8) -> None:
+        """images [N, 3, H, W] in [0, 1] as one PNG grid, run_dir/images/<name>.png."""
+        png = io.BytesIO()
+        save_image(images.detach().float().cpu(), png, format="png", nrow=nrow, padding=1)
+        atomic_write_bytes(self.run_dir / IMAGES_DIR / f"{name}.png", png.getvalue())
 
     def views(self, views: Sequence[torch.Tensor], mean, std, step: int, count: int = 8) -> None:
         """The first `count` images of every view, one row per view (views of other
