@@ -104,7 +104,6 @@ def domain_check(cifar_root: Path, target_root: Path, epochs: int, extra: list[s
             "baseline_overrides": ["method.domain_weight=0"], "overrides": [*DEFAULTS, *common], "epochs": epochs,
             "seed": seed, "metric": "target_accuracy", **scores,
             "gain": trained["target_accuracy"] - baseline["target_accuracy"],
-            "shift": "target = the source's 5,000-image holdout with inverted colours (255 - x)",
             "val_split": trained["val_split"], "train_images": trained["train_images"],
             "pretrain_seconds": trained["pretrain_seconds"]}
 
