@@ -35,7 +35,7 @@ def main() -> int:
     statuses = []
     with tempfile.NamedTemporaryFile("r", suffix=".jsonl") as records:
         command = [sys.executable, "-m", "pytest", "tests/test_learning.py", "tests/test_backend_learning.py",
-                   "-m", "learning", "-p", "no:cacheprovider", "-q", "-s"]
+                   "tests/test_domain_learning.py", "-m", "learning", "-p", "no:cacheprovider", "-q", "-s"]
         if args.k:
             command += ["-k", args.k]
         for seed in args.seeds.split(","):
@@ -62,7 +62,8 @@ def main() -> int:
     for result in results:  # a check names the metric it asserts on; a protocol check asserts on all it has
         metrics = [result["metric"]] if "metric" in result else [k[len("trained_"):] for k in result if k.startswith("trained_")]
         for metric in metrics:
-            random, trained = result["random_" + metric], result["trained_" + metric]
+            # the baseline is the random encoder unless the record names another (dann: source_only)
+            random, trained = result[result.get("baseline", "random") + "_" + metric], result["trained_" + metric]
             print(f"{result['method']:24s} seed {result['seed']} {metric:16s} {random:.4f} -> {trained:.4f} "
                   f"({trained - random:+.4f})")
     print(f"wrote {args.output}")

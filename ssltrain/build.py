@@ -98,7 +98,15 @@ def build_method(settings: Settings, image_size: int, mean: RGB = (0.5,) * 3, st
         raise UserError(f"method {name} cannot train with trainer.accumulate_steps={steps}: its loss couples the images "
                         f"of a batch (negatives or statistics), so micro-batches would train another objective; use "
                         f"more processes or a smaller trainer.batch_size")
-    context = {"encoder": encoder, "image_size": image_size, "mean": mean, "std": std, "num_classes": num_classes}
+    if method_class.needs_target and settings.target_dataset is None:
+        raise UserError(f"method {name} trains on two datasets: set the second with target_dataset=<one of "
+                        f"{', '.join(DATASETS.names())}> (e.g. target_dataset=imagefolder target_dataset.root=DIR)")
+    if settings.target_dataset is not None and not method_class.needs_target:
+        raise UserError(f"target_dataset={settings.target_dataset.name} is set but method {name} trains on one "
+                        f"dataset; remove target_dataset (eval_dataset=NAME evaluates on another dataset)")
+    context = {"encoder": encoder, "image_size": image_size, "mean": mean, "std": std}
+    if num_classes is not None:
+        context["num_classes"] = num_classes
     method = METHODS.build(name, context=context, **settings.method.options)
     try:
         method.check_views(settings.augmentation.view_sizes(image_size))

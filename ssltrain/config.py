@@ -190,6 +190,7 @@ class Settings:
     optimizer: OptimizerConfig
     eval: EvalConfig
     eval_dataset: Optional[DatasetConfig]  # another dataset to evaluate on (transfer); None: the pretraining one
+    target_dataset: Optional[DatasetConfig]  # two-domain methods' second dataset (SSLMethod.needs_target)
     checkpoint: Optional[str]
     resolved: dict[str, Any]  # the resolved config as plain data, saved with every run
 
@@ -202,7 +203,7 @@ _GROUPS: dict[str, tuple[type, Registry]] = {  # each registry group's common fi
     "eval": (EvalConfig, EVALUATORS),
 }
 REGISTRY_GROUPS: dict[str, Registry] = {group: registry for group, (_, registry) in _GROUPS.items()}
-TOP_LEVEL_KEYS = ("trainer", *_GROUPS, "augmentation", "eval_dataset", "checkpoint")
+TOP_LEVEL_KEYS = ("trainer", *_GROUPS, "augmentation", "eval_dataset", "target_dataset", "checkpoint")
 
 
 def _builder_fields(registry: Registry, name: str) -> list[tuple[str, Any, Any]]:
@@ -288,13 +289,14 @@ def parse_config(cfg: DictConfig | dict) -> Settings:
     if unknown:
         raise UserError(f"unknown top-level key '{unknown[0]}'; valid keys: {', '.join(TOP_LEVEL_KEYS)}")
     groups = {group: parse_group(group, resolved.get(group)) for group in _GROUPS}
-    eval_dataset = resolved.get("eval_dataset")
+    eval_dataset, target_dataset = resolved.get("eval_dataset"), resolved.get("target_dataset")
     if resolved.get("checkpoint"):
         checkpoint_file(resolved["checkpoint"], "checkpoint")
     return Settings(
         trainer=_to_object(TrainerConfig, resolved.get("trainer", {}), "trainer"),
         augmentation=_to_object(AugmentationConfig, resolved.get("augmentation", {}), "augmentation"),
         eval_dataset=parse_group("dataset", eval_dataset, "eval_dataset") if eval_dataset else None,
+        target_dataset=parse_group("dataset", target_dataset, "target_dataset") if target_dataset else None,
         checkpoint=resolved.get("checkpoint"),
         resolved=resolved,
         **groups,

@@ -269,13 +269,16 @@ class PretrainLoop:
             if self.logger:
                 self.logger.scalars(metrics, progress.step, prefix="eval")
             log.info("epoch %d: %s", progress.epoch, ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-        if self.logger and self.image_every and progress.epoch % self.image_every == 0:
+        final = progress.epoch == self.epochs  # the last grids are also saved as PNG in the run folder
+        if self.logger and self.image_every and (progress.epoch % self.image_every == 0 or final):
             self.method.eval()
             with torch.no_grad(), self.step.precision.autocast(self.step.device_type):
                 grids = self.method.images(last_batch)
             self.method.train()
             for tag, images in grids.items():
                 self.logger.images(f"train/{tag}", images, progress.step)
+                if final:
+                    self.logger.save_images(tag, images)
 
     def _log_epoch(self, progress: Progress) -> None:
         scalars = self._epoch_scalars

@@ -18,6 +18,8 @@ from ssltrain.errors import UserError
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 # chosen by name: one file each under configs/ (the first five are registries: config.REGISTRY_GROUPS)
 GROUPS = ("method", "encoder", "dataset", "optimizer", "eval", "augmentation", "experiment")
+# the dataset group's entry placed at another key: {key: what it is, for messages}
+PLACED_DATASETS = {"eval_dataset": "the evaluation dataset", "target_dataset": "the target dataset"}
 
 
 def group_choices(group: str) -> list[str]:
@@ -27,14 +29,15 @@ def group_choices(group: str) -> list[str]:
 def expand_shorthands(args: list[str]) -> list[str]:
     """The command line's short forms in Hydra's own:
     `eval=[linear,knn]` -> `eval=suite eval.protocols=[linear,knn]` (the suite entry runs each);
-    `eval_dataset=NAME` -> `dataset@eval_dataset=NAME` (the dataset group's entry, placed at eval_dataset)."""
+    `eval_dataset=NAME` -> `dataset@eval_dataset=NAME` (the dataset group's entry, placed at
+    eval_dataset; target_dataset likewise)."""
     expanded = []
     for arg in args:
         key, _, value = arg.partition("=")
         if key == "eval" and value.startswith("["):
             expanded += ["eval=suite", f"eval.protocols={value}"]
-        elif key in ("eval_dataset", "+eval_dataset"):
-            expanded.append(f"dataset@eval_dataset={value}")
+        elif key.lstrip("+") in PLACED_DATASETS:
+            expanded.append(f"dataset@{key.lstrip('+')}={value}")
         else:
             expanded.append(arg)
     return expanded
@@ -114,9 +117,9 @@ def check_key(cfg: DictConfig, key: str) -> None:
         index = _index(node, part)
         if index is None:
             where = ".".join(parts[:depth]) or "the top level"
-            if parts[0] == "eval_dataset" and depth == 0:
-                raise UserError(f"{key} sets a key of the evaluation dataset, and none is chosen; add "
-                                f"eval_dataset=<one of {', '.join(group_choices('dataset'))}>")
+            if parts[0] in PLACED_DATASETS and depth == 0:
+                raise UserError(f"{key} sets a key of {PLACED_DATASETS[parts[0]]}, and none is chosen; add "
+                                f"{parts[0]}=<one of {', '.join(group_choices('dataset'))}>")
             if _is_view(parts[:depth]) and part in VIEW_FIELDS:  # a view recipe's setting this preset leaves at its default
                 raise UserError(f"{where} does not set '{part}' (its default applies); add it with +{key}=VALUE")
             raise UserError(f"unknown key '{key}'; valid keys in {where}: {_valid_parts(node)}")

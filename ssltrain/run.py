@@ -23,6 +23,7 @@ from ssltrain.build import build_method, build_optimizer, load_data, load_encode
 from ssltrain.config import Settings, parse_group
 from ssltrain.data.images import DatasetSplits
 from ssltrain.data.loader import default_workers
+from ssltrain.data.paired import PairedLoader, target_seed
 from ssltrain.data.pipeline import pretrain_loader
 from ssltrain.engine import PretrainLoop, TrainStep
 from ssltrain.errors import Stopped, UserError
@@ -199,6 +200,9 @@ def pretrain(settings: Settings, splits: DatasetSplits, eval_data: Optional[Eval
     if METHODS.get(settings.method.name).needs_labels and not splits.train.has_labels:
         raise UserError(f"method {settings.method.name} needs labelled images; {settings.dataset.name} has none")
     method = build_method(settings, splits.image_size, splits.mean, splits.std, splits.num_classes)
+    # two-domain methods: the target's training images at the source's size, normalised as the source's
+    target = load_data(settings.target_dataset, trainer.seed, splits.image_size, "target data") \
+        if method.needs_target else None
     method.to(device)
     if env.world > 1 and trainer.sync_batchnorm and device.type == "cuda":  # gloo has no SyncBatchNorm
         method = nn.SyncBatchNorm.convert_sync_batchnorm(method)
@@ -208,6 +212,11 @@ def pretrain(settings: Settings, splits: DatasetSplits, eval_data: Optional[Eval
                              trainer.batch_size // env.world, trainer.seed, device, env.workers, env.rank, env.world,
                              channels_last=trainer.channels_last,
                              images_per_class=trainer.images_per_class if trainer.sampler == "pk" else None)
+    if target is not None:
+        loader = PairedLoader(loader, pretrain_loader(
+            target.train, settings.augmentation, splits.image_size, splits.mean, splits.std,
+            trainer.batch_size // env.world, target_seed(trainer.seed), device, env.workers, env.rank, env.world,
+            channels_last=trainer.channels_last))
     optimizer, schedule = build_optimizer(settings, method, loader.steps_per_epoch)
     model: Any = method
     if env.world > 1:

@@ -23,6 +23,7 @@ from ssltrain.data.batch import Batch
 from ssltrain.engine import TrainStep
 from ssltrain.methods.base import SSLMethod
 from ssltrain.optim.schedules import OptimizerSchedule
+from ssltrain.registry import METHODS
 
 MULTI_CROP = (32, 32, 16, 16)  # view sides: two global crops, then two local crops
 
@@ -37,12 +38,20 @@ def tiny_encoder_overrides(kind: str) -> list[str]:
     return [f"encoder={name}", *(f"encoder.{key}={value}".replace(" ", "") for key, value in options.items())]
 
 
-def views_batch(sizes: Sequence[int], batch: int = 8, seed: int = 1, classes: int = 4) -> Batch:
+def views_batch(sizes: Sequence[int], batch: int = 8, seed: int = 1, classes: int = 4, target: bool = False) -> Batch:
     """Seeded random views, one [batch, 3, side, side] tensor per side in `sizes` (multi-crop:
-    e.g. [32, 32, 16, 16]), labelled 0, 1, .., classes - 1, 0, .."""
+    e.g. [32, 32, 16, 16]), labelled 0, 1, .., classes - 1, 0, ..; target: with a second
+    such batch (other images, unlabelled) in `target`, for two-domain methods."""
     generator = torch.Generator().manual_seed(seed)
     views = [torch.randn(batch, 3, side, side, generator=generator) for side in sizes]
-    return Batch(views=views, labels=torch.arange(batch) % classes)
+    second = views_batch(sizes, batch, seed + 1_000, classes) if target else None
+    return Batch(views=views, labels=torch.arange(batch) % classes,
+                 target=None if second is None else Batch(second.views, torch.full((batch,), -1)))
+
+
+def required_overrides(method: str) -> list[str]:
+    """What a method needs on the command line besides its name: two-domain methods, a target dataset."""
+    return ["target_dataset=synthetic"] if METHODS.get(method).needs_target else []
 
 
 def train_step(method: SSLMethod, batch: Batch, optimizer: Optional[torch.optim.Optimizer] = None,

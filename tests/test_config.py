@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from conftest import PRESET_METHOD, REPO
+from kit import required_overrides
 from omegaconf import MISSING
 
 from ssltrain.compose import compose_settings, preflight
@@ -17,7 +18,8 @@ from ssltrain.registry import DATASETS, ENCODERS, EVALUATORS, METHODS, OPTIMIZER
 REGISTRIES = {"method": METHODS, "encoder": ENCODERS, "dataset": DATASETS, "optimizer": OPTIMIZERS, "eval": EVALUATORS}
 # what some choices need besides their name to compose: a root, or a method taking their views
 REQUIRED = {("dataset", "imagefolder"): ["dataset.root=/tmp"],
-            **{("augmentation", preset): [f"method={method}"] for preset, method in PRESET_METHOD.items()}}
+            **{("augmentation", preset): [f"method={method}"] for preset, method in PRESET_METHOD.items()},
+            **{("method", method): required_overrides(method) for method in METHODS.names()}}
 CHOSEN = [(group, choice) for group in GROUPS if group != "experiment" for choice in group_choices(group)]
 
 

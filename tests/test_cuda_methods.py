@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from conftest import run_cli, smoke
+from kit import required_overrides
 from ssltrain.registry import METHODS
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
@@ -24,7 +25,8 @@ FULL_SIZE_ENCODERS = {"cnn": "resnet18", "vit": "vit_tiny"}
 def test_every_method_trains_and_evaluates_on_cuda_with_a_full_size_encoder(name, tmp_path):
     encoder = FULL_SIZE_ENCODERS[METHODS.get(name).encoder_kinds[0]]
     done = run_cli(smoke(f"method={name}", f"encoder={encoder}", "trainer.device=cuda", "trainer.epochs=1",
-                         "dataset.num_images=1024", "trainer.batch_size=128", "hydra.run.dir=run"), cwd=tmp_path)
+                         "dataset.num_images=1024", "trainer.batch_size=128", "hydra.run.dir=run",
+                         *required_overrides(name)), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["device"] == torch.cuda.get_device_name()

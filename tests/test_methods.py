@@ -32,7 +32,7 @@ def build(name: str, **options) -> SSLMethod:
 def tiny_batch(method: SSLMethod) -> Batch:
     """As many views as the method trains on (two where it takes any number from one)."""
     fewest, most = method.views
-    return views_batch([IMAGE_SIZE] * (max(2, fewest) if most is None else most))
+    return views_batch([IMAGE_SIZE] * (max(2, fewest) if most is None else most), target=method.needs_target)
 
 
 @pytest.mark.parametrize("name", METHODS.names())

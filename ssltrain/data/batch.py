@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 
@@ -11,6 +12,7 @@ import torch
 class Batch:
     views: list[torch.Tensor]  # each [B, 3, H, W], normalised, on the training device
     labels: torch.Tensor  # [B] int64, -1 where unknown (only supervised methods read it)
+    target: Optional["Batch"] = None  # the target dataset's batch of the same step (methods with needs_target)
 
     @property
     def size(self) -> int:

@@ -22,6 +22,8 @@ class SSLMethod(nn.Module):
     views: tuple[int, int | None] = (1, None)
     #: True for methods that read batch.labels (supervised baselines)
     needs_labels: bool = False
+    #: True for methods that train on two datasets: batch.target holds target_dataset's batch
+    needs_target: bool = False
     #: encoder kinds the method works with ("cnn", "vit"; see encoders/base.py)
     encoder_kinds: tuple[str, ...] = ("cnn", "vit")
     #: False for methods whose encoder sees tiles cut from the views, not the views themselves

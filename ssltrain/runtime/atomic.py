@@ -43,5 +43,9 @@ def atomic_save(obj: Any, path: str | Path) -> None:
     _atomic_write(Path(path), lambda file: torch.save(obj, file))
 
 
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    _atomic_write(Path(path), lambda file: file.write(data))
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
-    _atomic_write(Path(path), lambda file: file.write(text.encode()))
+    atomic_write_bytes(path, text.encode())

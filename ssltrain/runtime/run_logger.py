@@ -8,18 +8,19 @@ manager) around pretraining and evaluation, and closes it.
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 from torch.utils.tensorboard import SummaryWriter
-from torchvision.utils import make_grid
+from torchvision.utils import make_grid, save_image
 
 from ssltrain.augment.pixels import denormalize
-from ssltrain.runtime.atomic import atomic_write_text
+from ssltrain.runtime.atomic import atomic_write_bytes, atomic_write_text
 
-PICTURES_DIR = "pictures"
+PICTURES_DIR = "pictures"  # pictures of the evaluation and the run's last image grids, as PNG
 
 
 class RunLogger:
@@ -41,6 +42,12 @@ class RunLogger:
     def images(self, tag: str, images: torch.Tensor, step: int, nrow: int = 8) -> None:
         """images: [N, 3, H, W] in [0, 1]."""
         self.writer.add_image(tag, make_grid(images.detach().float().cpu(), nrow=nrow, padding=1), step)
+
+    def save_images(self, name: str, images: torch.Tensor, nrow: int = 8) -> None:
+        """images [N, 3, H, W] in [0, 1] as one PNG grid, pictures/<name>.png."""
+        png = io.BytesIO()
+        save_image(images.detach().float().cpu(), png, format="png", nrow=nrow, padding=1)
+        atomic_write_bytes(self.pictures / f"{name}.png", png.getvalue())
 
     def views(self, views: Sequence[torch.Tensor], mean, std, step: int, count: int = 8) -> None:
         """The first `count` images of every view, one row per view (views of other

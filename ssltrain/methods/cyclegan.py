@@ -1,0 +1,128 @@
+"""CycleGAN: unpaired translation between domain A (`dataset`) and domain B
+(`target_dataset`). Two generators G: A -> B and F: B -> A, two PatchGAN discriminators;
+the encoder half of G is the representation evaluation probes (`self.encoder`).
+
+Zhu et al., "Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial
+Networks", ICCV 2017, https://arxiv.org/abs/1703.10593.
+
+Each generator is an encoder (G's is the configured encoder; F's a copy of it, initialised
+afresh) whose feature map a mirror decoder (parts/decoders.py) brings back to the image
+size, then tanh: pixels in [-1, 1]. The paper's generator is a ResNet encoder-decoder with
+instance norm (sec. 7.2); here the encoder group's network (e.g. a CIFAR-stem ResNet-18)
+with its BatchNorm. Losses in [-1, 1] pixel space (sec. 3, eq. 1-3; sec. 5.2 and 7.1):
+- adversarial (least squares, losses/lsgan.py): D_B(real b) -> 1, D_B(G(a)) -> 0, and G wants
+  D_B(G(a)) -> 1; the same for F and D_A;
+- cycle: cycle_weight * (|F(G(a)) - a|_1 + |G(F(b)) - b|_1);
+- identity: identity_weight * cycle_weight * (|G(b) - b|_1 + |F(a) - a|_1).
+One optimizer, one backward, as methods/gan.py: the discriminators see detached fakes, and
+the generators are scored by the discriminators through detached copies of their weights
+(gan.isolated_call), so each player descends its own objective in the same step. Only real
+A images update the running statistics of G (its encoder's are what evaluation uses): G's
+other passes (b, F(b)) run on throwaway copies of its buffers.
+Not done: the paper's pool of 50 past fakes for the discriminators (sec. 7.1) and its lr
+decay over the second 100 epochs (the lr stays constant, as in its first 100).
+
+Defaults: cycle_weight 10 and identity_weight 0.5 (sec. 7.1: lambda = 10, identity 0.5 lambda).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ssltrain.augment.pixels import RGB, denormalize, normalize
+from ssltrain.data.batch import Batch
+from ssltrain.losses.lsgan import lsgan_discriminator_loss, lsgan_generator_loss
+from ssltrain.methods.base import SSLMethod
+from ssltrain.methods.gan import dcgan_init, isolated_call
+from ssltrain.optim.param_groups import default_param_groups
+from ssltrain.parts.decoders import mirror_decoder
+from ssltrain.parts.patchgan import patch_discriminator
+from ssltrain.registry import METHODS
+
+PICTURES = 8  # images per logged grid and per saved picture
+
+
+class Translator(nn.Module):
+    """A generator: normalised images [B, 3, H, W] -> pixels in [-1, 1] [B, 3, H, W]."""
+
+    def __init__(self, encoder: nn.Module, image_size: int):
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = mirror_decoder(encoder, image_size)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.decoder(self.encoder.forward_features(images)))
+
+
+def fresh_copy(module: nn.Module) -> nn.Module:
+    """A copy of `module` with every layer's parameters initialised anew."""
+    twin = copy.deepcopy(module)
+    for layer in twin.modules():
+        if hasattr(layer, "reset_parameters"):
+            layer.reset_parameters()
+    return twin
+
+
+@METHODS.register("cyclegan")
+class CycleGAN(SSLMethod):
+    views = (1, 1)
+    encoder_kinds = ("cnn",)
+    needs_target = True
+
+    def __init__(self, encoder: nn.Module, image_size: int, mean: RGB = (0.5,) * 3, std: RGB = (0.5,) * 3,
+                 cycle_weight: float = 10.0, identity_weight: float = 0.5,
+                 discriminator_widths: tuple[int, ...] = (64, 128, 256)):
+        super().__init__(encoder)
+        self.mean, self.std = tuple(mean), tuple(std)
+        self.cycle_weight, self.identity_weight = cycle_weight, identity_weight
+        self.a_to_b = Translator(encoder, image_size)  # G; its encoder is self.encoder
+        self.b_to_a = Translator(fresh_copy(encoder), image_size)  # F
+        self.discriminator_a = patch_discriminator(discriminator_widths)  # real A vs F(b)
+        self.discriminator_b = patch_discriminator(discriminator_widths)  # real B vs G(a)
+        for part in (self.a_to_b.decoder, self.b_to_a.decoder, self.discriminator_a, self.discriminator_b):
+            part.apply(dcgan_init)  # N(0, 0.02), as the paper's code initialises
+
+    def to_input(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Pixels in [-1, 1] -> the normalised images a generator takes."""
+        return normalize((pixels + 1) / 2, self.mean, self.std)
+
+    def to_pixels(self, images: torch.Tensor) -> torch.Tensor:
+        """Normalised images -> pixels in [-1, 1]."""
+        return denormalize(images.float(), self.mean, self.std) * 2 - 1
+
+    def translate(self, images_a: torch.Tensor, images_b: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every image of one step, in [-1, 1]: the reals, G(a), F(b), F(G(a)), G(F(b)), G(b), F(a)."""
+        fake_b = self.a_to_b(images_a)  # [B, 3, H, W]; the only pass that updates G's running statistics
+        fake_a = self.b_to_a(images_b)
+        return {"a": self.to_pixels(images_a), "b": self.to_pixels(images_b), "a_to_b": fake_b, "b_to_a": fake_a,
+                "a_to_b_to_a": self.b_to_a(self.to_input(fake_b)),
+                "b_to_a_to_b": isolated_call(self.a_to_b, self.to_input(fake_a), frozen=False),
+                "b_identity": isolated_call(self.a_to_b, images_b, frozen=False),
+                "a_identity": self.b_to_a(images_a)}
+
+    def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        x = self.translate(batch.views[0], batch.target.views[0])
+        adversarial = (lsgan_generator_loss(isolated_call(self.discriminator_b, x["a_to_b"], frozen=True))
+                       + lsgan_generator_loss(isolated_call(self.discriminator_a, x["b_to_a"], frozen=True)))
+        cycle = F.l1_loss(x["a_to_b_to_a"], x["a"]) + F.l1_loss(x["b_to_a_to_b"], x["b"])
+        identity = F.l1_loss(x["b_identity"], x["b"]) + F.l1_loss(x["a_identity"], x["a"])
+        g_loss = adversarial + self.cycle_weight * (cycle + self.identity_weight * identity)
+        d_loss = (lsgan_discriminator_loss(self.discriminator_b(x["b"]), self.discriminator_b(x["a_to_b"].detach()))
+                  + lsgan_discriminator_loss(self.discriminator_a(x["a"]), self.discriminator_a(x["b_to_a"].detach())))
+        return {"loss": g_loss + d_loss, "g_loss": g_loss, "d_loss": d_loss, "adversarial_loss": adversarial,
+                "cycle_loss": cycle, "identity_loss": identity}
+
+    def param_groups(self) -> list[dict]:
+        """Every group at the constant base lr: the paper's first 100 epochs (sec. 7.1)."""
+        return [{**group, "fixed_lr": True} for group in default_param_groups(self)]
+
+    def images(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """A -> B -> A and B -> A -> B, one row each of input, translation and reconstruction."""
+        x = self.translate(batch.views[0][:PICTURES], batch.target.views[0][:PICTURES])
+        rows = {"a_to_b_to_a": ("a", "a_to_b", "a_to_b_to_a"), "b_to_a_to_b": ("b", "b_to_a", "b_to_a_to_b")}
+        return {tag: (torch.cat([x[name].float() for name in names]) + 1).div(2).clamp(0, 1)
+                for tag, names in rows.items()}
