@@ -123,3 +123,11 @@ def test_under_ddp_accumulated_micro_batches_give_the_gradient_of_the_whole_batc
     ranks = run_on_two_ranks(_ddp_accumulated_gradient, halves)
     whole_gradient, _ = gradient_and_outputs(accumulate_steps=1)
     assert all(torch.allclose(gradient, whole_gradient, atol=1e-6) for gradient in ranks)
+
+
+def test_micro_batches_carry_their_share_of_the_target_batch():
+    target = Batch(views=[torch.arange(4.0).view(4, 1, 1, 1)], labels=torch.full((4,), -1))
+    batch = Batch(views=[torch.arange(8.0).view(8, 1, 1, 1)], labels=torch.arange(8), target=target)
+    first, second = batch.split(2)
+    assert first.labels.tolist() == [0, 1, 2, 3] and second.target.views[0].flatten().tolist() == [2.0, 3.0]
+    assert batch.split(1) == [batch]

@@ -19,6 +19,11 @@ class Batch:
         return len(self.labels)
 
     def split(self, parts: int) -> list["Batch"]:
-        """`parts` consecutive micro-batches of equal size (`parts` must divide the size)."""
+        """`parts` consecutive micro-batches of equal size (`parts` must divide the size), each
+        with its share of the target batch."""
+        if parts == 1:
+            return [self]
         views = zip(*(view.chunk(parts) for view in self.views))
-        return [Batch(views=list(chunks), labels=labels) for chunks, labels in zip(views, self.labels.chunk(parts))]
+        targets = self.target.split(parts) if self.target is not None else [None] * parts
+        return [Batch(views=list(chunks), labels=labels, target=target)
+                for chunks, labels, target in zip(views, self.labels.chunk(parts), targets)]
