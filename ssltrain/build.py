@@ -73,9 +73,15 @@ def load_encoder(encoder: EncoderConfig, image_size: int, weights: dict[str, tor
     return module
 
 
-def build_method(settings: Settings, image_size: int, mean: RGB = (0.5,) * 3, std: RGB = (0.5,) * 3) -> SSLMethod:
+# The training set's size a method is built for when the data is not loaded yet (the checks
+# before any work, tests): methods that keep a slot per image (npid's memory bank) size it.
+UNLOADED_IMAGES = 256
+
+
+def build_method(settings: Settings, image_size: int, mean: RGB = (0.5,) * 3, std: RGB = (0.5,) * 3,
+                 num_images: int = UNLOADED_IMAGES) -> SSLMethod:
     """The configured method around the configured encoder, checked against the views the
-    augmentation makes (raises UserError)."""
+    augmentation makes (raises UserError). num_images: the number of training images."""
     encoder = build_encoder(settings.encoder, image_size)
     name = settings.method.name
     method_class = METHODS.get(name)
@@ -84,7 +90,7 @@ def build_method(settings: Settings, image_size: int, mean: RGB = (0.5,) * 3, st
                    if ENCODERS.build(entry, context={"image_size": image_size}).kind in method_class.encoder_kinds]
         raise UserError(f"method {name} needs a {' or '.join(method_class.encoder_kinds)} encoder; "
                         f"choose encoder= one of: {', '.join(fitting)}")
-    context = {"encoder": encoder, "image_size": image_size, "mean": mean, "std": std}
+    context = {"encoder": encoder, "image_size": image_size, "mean": mean, "std": std, "num_images": num_images}
     method = METHODS.build(name, context=context, **settings.method.options)
     try:
         method.check_views(settings.augmentation.view_sizes(image_size))

@@ -99,7 +99,8 @@ class Registry(Generic[T]):
         return builder(**wanted, **kwargs)
 
 
-METHODS: Registry = Registry("method", "ssltrain.methods", context=frozenset({"encoder", "image_size", "mean", "std"}))
+METHODS: Registry = Registry("method", "ssltrain.methods",
+                             context=frozenset({"encoder", "image_size", "mean", "std", "num_images"}))
 ENCODERS: Registry = Registry("encoder", "ssltrain.encoders", context=frozenset({"image_size"}))
 DATASETS: Registry = Registry("dataset", "ssltrain.data.sources")
 OPTIMIZERS: Registry = Registry("optimizer", "ssltrain.optim", context=frozenset({"params"}))

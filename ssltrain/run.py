@@ -195,7 +195,7 @@ def pretrain(settings: Settings, splits: DatasetSplits, eval_data: Optional[Eval
              resumption: Resumption, logger: Optional[RunLogger]) -> Pretrained:
     """Build the method, data and optimizer, resume if asked, train; writes backbone.pt."""
     trainer, device, out_dir = settings.trainer, env.device, resumption.run_dir
-    method = build_method(settings, splits.image_size, splits.mean, splits.std)
+    method = build_method(settings, splits.image_size, splits.mean, splits.std, len(splits.train))
     if method.needs_labels and not splits.train.has_labels:
         raise UserError(f"method {settings.method.name} needs labelled images; {settings.dataset.name} has none")
     method.to(device)

@@ -39,10 +39,10 @@ def tiny_encoder_overrides(kind: str) -> list[str]:
 
 def views_batch(sizes: Sequence[int], batch: int = 8, seed: int = 1, classes: int = 4) -> Batch:
     """Seeded random views, one [batch, 3, side, side] tensor per side in `sizes` (multi-crop:
-    e.g. [32, 32, 16, 16]), labelled 0, 1, .., classes - 1, 0, .."""
+    e.g. [32, 32, 16, 16]), labelled 0, 1, .., classes - 1, 0, .., of training images 0 .. batch - 1"""
     generator = torch.Generator().manual_seed(seed)
     views = [torch.randn(batch, 3, side, side, generator=generator) for side in sizes]
-    return Batch(views=views, labels=torch.arange(batch) % classes)
+    return Batch(views=views, labels=torch.arange(batch) % classes, indices=torch.arange(batch))
 
 
 def train_step(method: SSLMethod, batch: Batch, optimizer: Optional[torch.optim.Optimizer] = None,
