@@ -20,7 +20,8 @@ clusters a larger sample of the dataset offline.
 Without a teacher (method.teacher=null) the teacher is a frozen copy of the encoder's
 random initialisation: for smoke tests only; a warning says so.
 
-Defaults: the paper's 2048 words (sec. 4.1). Differences from the paper: the teacher sees
+Defaults: the paper's 2048 words; inverse_delta 15 as we recall it from the authors' code
+(gidariss/BoWNet), not checked against it here. Differences from the paper: the teacher sees
 the first of the augmentation's views instead of the unperturbed image, the predictor is a
 plain linear layer (the paper's has L2-normalised weights and a learned scale), and the
 histogram averages the positions' soft assignments.

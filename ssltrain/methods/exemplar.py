@@ -6,9 +6,8 @@ Networks", NIPS 2014, https://arxiv.org/abs/1406.6909 (TPAMI 2016, arXiv:1506.02
 
 A linear classifier on the encoder's features has one output per surrogate class: for N
 images, N x out_dim weights (50,000 CIFAR-10 images on a ResNet-18: 25.6M weights, twice
-the encoder, plus the optimizer's state). As the paper does (it trained on 8,000 classes
-drawn from STL-10's unlabelled images, its Fig. 3 showing more classes stop helping past a
-few thousand), the classes are `num_exemplars` images drawn once with a fixed seed (0,
+the encoder, plus the optimizer's state). As the paper does (it trained on 8,000 surrogate
+classes, images drawn from STL-10's unlabelled set), the classes are `num_exemplars` images drawn once with a fixed seed (0,
 kept in a buffer, so a resumed run has the same classes); the other images of a batch are
 left out of the loss. With fewer images than that, every image is a class. Each view of an
 image (the simclr augmentation makes two) is a sample of its class; the paper drew 100

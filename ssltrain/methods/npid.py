@@ -17,9 +17,10 @@ Several views of an image (the simclr augmentation makes two) are each a sample 
 image's class; its row is blended with their normalised mean. With one view
 (`augmentation.views.0.count=1`) this is the paper's method exactly.
 
-Defaults: the paper's feature_dim 128, temperature 0.07 (sec. 3.1; the reference code's
-CIFAR-10 command uses 0.1 and says 0.07-0.1 works), memory momentum 0.5 (sec. 3.3),
-4096 noise samples (sec. 3.2); the full softmax as in the reference CIFAR-10 command.
+Defaults: the paper's ImageNet settings, also the reference code's README command
+(`--nce-k 4096 --nce-t 0.07 --nce-m 0.5 --low-dim 128`): feature_dim 128, temperature 0.07
+(its CIFAR-10 command uses 0.1; the README says 0.07-0.1 works), memory momentum 0.5, 4096
+noise samples; but the full softmax, as in the reference CIFAR-10 command (--nce-k 0).
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ of the two, each half trained only by its own.
 `self.encoder` is the pair (SplitBrainEncoder): evaluation feeds it normalised RGB images
 and gets [B, out_dim of L half + out_dim of ab half].
 
-Defaults: the paper's 100 L bins and ab grid 10 (313 bins) (sec. 3.1); colorization's soft
-encoding (5 neighbours, sigma 5) and rebalancing (lambda 0.5).
+Defaults: the paper's 100 L bins and ab grid 10 (the 313 bins of Zhang et al., 2016);
+colorization's soft encoding (5 neighbours, sigma 5) and rebalancing (lambda 0.5).
 """
 
 from __future__ import annotations
