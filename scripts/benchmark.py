@@ -126,7 +126,7 @@ def measure(args: argparse.Namespace, method_name: str, encoder: str, backend: s
     device = select_device(trainer.device)
     precision = select_precision(trainer.precision, device)
     torch.manual_seed(trainer.seed)
-    method = build_method(settings, splits.image_size, splits.mean, splits.std).to(device)
+    method = build_method(settings, splits.image_size, splits.mean, splits.std, splits.num_classes, len(splits.train)).to(device)
     if trainer.channels_last:
         method.to(memory_format=torch.channels_last)
     view_args = (splits.train, settings.augmentation.views if backend == "dataloader" else settings.augmentation,

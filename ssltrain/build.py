@@ -80,11 +80,16 @@ def load_encoder(encoder: EncoderConfig, image_size: int, weights: dict[str, tor
     return module
 
 
+# The training set's size a method is built for when the data is not loaded yet (the checks
+# before any work, tests): methods that keep a slot per image (npid's memory bank) size it.
+UNLOADED_IMAGES = 256
+
+
 def build_method(settings: Settings, image_size: int, mean: RGB = (0.5,) * 3, std: RGB = (0.5,) * 3,
-                 num_classes: Optional[int] = None) -> SSLMethod:
+                 num_classes: Optional[int] = None, num_images: int = UNLOADED_IMAGES) -> SSLMethod:
     """The configured method around the configured encoder, checked against the views the
     augmentation makes (raises UserError); num_classes: the dataset's, for methods that
-    classify (arcface), None where unknown."""
+    classify (arcface), None where unknown; num_images: the number of training images."""
     encoder = build_encoder(settings.encoder, image_size)
     name = settings.method.name
     method_class = METHODS.get(name)
@@ -104,7 +109,7 @@ def build_method(settings: Settings, image_size: int, mean: RGB = (0.5,) * 3, st
     if settings.target_dataset is not None and not method_class.needs_target:
         raise UserError(f"target_dataset={settings.target_dataset.name} is set but method {name} trains on one "
                         f"dataset; remove target_dataset (eval_dataset=NAME evaluates on another dataset)")
-    context = {"encoder": encoder, "image_size": image_size, "mean": mean, "std": std}
+    context = {"encoder": encoder, "image_size": image_size, "mean": mean, "std": std, "num_images": num_images}
     if num_classes is not None:
         context["num_classes"] = num_classes
     method = METHODS.build(name, context=context, **settings.method.options)

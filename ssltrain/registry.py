@@ -100,7 +100,7 @@ class Registry(Generic[T]):
 
 
 METHODS: Registry = Registry("method", "ssltrain.methods",
-                             context=frozenset({"encoder", "image_size", "mean", "std", "num_classes"}))
+                             context=frozenset({"encoder", "image_size", "mean", "std", "num_classes", "num_images"}))
 ENCODERS: Registry = Registry("encoder", "ssltrain.encoders", context=frozenset({"image_size"}))
 DATASETS: Registry = Registry("dataset", "ssltrain.data.sources")
 OPTIMIZERS: Registry = Registry("optimizer", "ssltrain.optim", context=frozenset({"params"}))

@@ -199,7 +199,7 @@ def pretrain(settings: Settings, splits: DatasetSplits, eval_data: Optional[Eval
     trainer, device, out_dir = settings.trainer, env.device, resumption.run_dir
     if METHODS.get(settings.method.name).needs_labels and not splits.train.has_labels:
         raise UserError(f"method {settings.method.name} needs labelled images; {settings.dataset.name} has none")
-    method = build_method(settings, splits.image_size, splits.mean, splits.std, splits.num_classes)
+    method = build_method(settings, splits.image_size, splits.mean, splits.std, splits.num_classes, len(splits.train))
     # two-domain methods: the target's training images at the source's size, normalised as the source's
     target = load_data(settings.target_dataset, trainer.seed, splits.image_size, "target data") \
         if method.needs_target else None

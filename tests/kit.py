@@ -40,13 +40,13 @@ def tiny_encoder_overrides(kind: str) -> list[str]:
 
 def views_batch(sizes: Sequence[int], batch: int = 8, seed: int = 1, classes: int = 4, target: bool = False) -> Batch:
     """Seeded random views, one [batch, 3, side, side] tensor per side in `sizes` (multi-crop:
-    e.g. [32, 32, 16, 16]), labelled 0, 1, .., classes - 1, 0, ..; target: with a second
-    such batch (other images, unlabelled) in `target`, for two-domain methods."""
+    e.g. [32, 32, 16, 16]), labelled 0, 1, .., classes - 1, 0, .., of training images 0 .. batch - 1;
+    target: with a second such batch (other images, unlabelled) in `target`, for two-domain methods."""
     generator = torch.Generator().manual_seed(seed)
     views = [torch.randn(batch, 3, side, side, generator=generator) for side in sizes]
     second = views_batch(sizes, batch, seed + 1_000, classes) if target else None
-    return Batch(views=views, labels=torch.arange(batch) % classes,
-                 target=None if second is None else Batch(second.views, torch.full((batch,), -1)))
+    return Batch(views=views, labels=torch.arange(batch) % classes, indices=torch.arange(batch),
+                 target=None if second is None else Batch(second.views, torch.full((batch,), -1), indices=second.indices))
 
 
 def required_overrides(method: str) -> list[str]:

@@ -34,6 +34,7 @@ class Check:
     overrides: list[str] = field(default_factory=list)  # changes to the method's recipe; empty: the recipe as is
     why: str = ""  # the reason for each override, and what other settings measured
     default_suite: bool = False  # runs in the default `pytest` (the rest: `pytest -m slow`)
+    teacher: str = ""  # another check's method, pretrained first as that check does; its run is method.teacher
 
     @property
     def command(self) -> list[str]:
@@ -68,11 +69,23 @@ def random_baseline(data_root: str, overrides: list[str] = ()) -> dict[str, floa
     return {metric: results[metric] for metric in METRICS}
 
 
+def pretrain_teacher(name: str, data_root: str, seed: int, run_dir: Path) -> None:
+    """Pretrain as the check of method `name` does (no evaluation), writing its run to run_dir."""
+    teacher = load_table()[1][name]
+    defaults = [option for option in DEFAULTS if not option.startswith("eval=")]
+    run(compose_settings([*defaults, "eval=none", f"dataset.root={data_root}", *teacher.command, f"trainer.seed={seed}",
+                          f"trainer.epochs={teacher.epochs}"]), run_dir, search_roots=[])
+
+
 def learning_check(check: Check, data_root: str, baseline: dict[str, float], seed: int = 0) -> dict:
     """Both metrics after `check.epochs` of pretraining next to the baseline's; 'gain' is
-    the checked metric's difference."""
+    the checked metric's difference. A check with a teacher pretrains that first."""
     common = [f"dataset.root={data_root}", *check.command, f"trainer.seed={seed}"]
-    trained = probe([*common, f"trainer.epochs={check.epochs}"])
+    with tempfile.TemporaryDirectory(prefix="ssltrain-teacher-") as teacher_dir:
+        if check.teacher:
+            pretrain_teacher(check.teacher, data_root, seed, Path(teacher_dir))
+            common.append(f"method.teacher={teacher_dir}")
+        trained = probe([*common, f"trainer.epochs={check.epochs}"])
     scores = {f"{state}_{name}": source[name] for name in METRICS
               for state, source in (("random", baseline), ("trained", trained))}
     return {"method": trained["method"], "encoder": trained["encoder"], "overrides": [*DEFAULTS, *common],

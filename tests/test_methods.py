@@ -25,7 +25,8 @@ def build(name: str, **options) -> SSLMethod:
     torch.manual_seed(0)
     encoder_name, encoder_options = TINY_ENCODERS[METHODS.get(name).encoder_kinds[0]]
     encoder = ENCODERS.build(encoder_name, context={"image_size": IMAGE_SIZE}, **encoder_options)
-    context = {"encoder": encoder, "image_size": IMAGE_SIZE, "num_classes": 10, "mean": (0.5,) * 3, "std": (0.25,) * 3}
+    context = {"encoder": encoder, "image_size": IMAGE_SIZE, "num_classes": 10, "mean": (0.5,) * 3, "std": (0.25,) * 3,
+               "num_images": 16}
     return METHODS.build(name, context=context, **options)
 
 

@@ -62,4 +62,4 @@ class DeviceLoader:
             self.generator.manual_seed(batch_seed(self.seed, epoch, step, self.rank))
             views = self.augment(self.pixels[index], self.generator)
             yield Batch(views=[view.contiguous(memory_format=self.memory_format) for view in views],
-                        labels=self.labels[index])
+                        labels=self.labels[index], indices=index)

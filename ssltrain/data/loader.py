@@ -134,7 +134,7 @@ def make_sampler(labels: torch.Tensor, batch_size: int, seed: int, rank: int = 0
 
 
 class MultiViewDataset(Dataset):
-    """Images -> (views, label); an unreadable file gives its path, left out by `collate_views`."""
+    """Images -> (views, label, index); an unreadable file gives its path, left out by `collate_views`."""
 
     def __init__(self, images: ImageSet, transform: MultiViewTransform, seed: int):
         self.images, self.transform, self.seed = images, transform, seed
@@ -160,17 +160,19 @@ class MultiViewDataset(Dataset):
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 views = self.transform(image)
-        return views, int(self.images.labels[index])
+        return views, int(self.images.labels[index]), index
 
 
 def collate_views(samples: list) -> dict:
     kept = [sample for sample in samples if not isinstance(sample, str)]
     skipped = [sample for sample in samples if isinstance(sample, str)]
     if not kept:
-        return {"views": [], "labels": torch.empty(0, dtype=torch.long), "skipped": skipped}
+        empty = torch.empty(0, dtype=torch.long)
+        return {"views": [], "labels": empty, "indices": empty, "skipped": skipped}
     views = [torch.stack([sample[0][v] for sample in kept]) for v in range(len(kept[0][0]))]
     labels = torch.tensor([sample[1] for sample in kept], dtype=torch.long)
-    return {"views": views, "labels": labels, "skipped": skipped}
+    indices = torch.tensor([sample[2] for sample in kept], dtype=torch.long)
+    return {"views": views, "labels": labels, "indices": indices, "skipped": skipped}
 
 
 def default_workers(device: torch.device) -> int:
@@ -215,4 +217,5 @@ class PretrainLoader:
             yield Batch(
                 views=[view.to(self.device, non_blocking=True, memory_format=self.memory_format) for view in raw["views"]],
                 labels=raw["labels"].to(self.device, non_blocking=True),
+                indices=raw["indices"].to(self.device, non_blocking=True),
             )

@@ -24,7 +24,7 @@ from torch import nn
 from ssltrain.runtime import dist
 from ssltrain.pretext.ab_bins import (annealed_mean, bin_histogram, gamut_bins, nearest_bin, rebalancing_weights,
                               soft_encode)
-from ssltrain.pretext.color import lab_to_rgb, rgb_to_lab
+from ssltrain.pretext.color import lab_to_rgb, lightness_image, rgb_to_lab
 from ssltrain.data.batch import Batch
 from ssltrain.errors import UserError
 from ssltrain.losses.rebalanced_cross_entropy import rebalanced_cross_entropy
@@ -112,9 +112,7 @@ class Colorization(Reconstruction):
         """Normalised views -> (encoder input [B, 3, H, W]: the grey image, L [B, 1, H, W],
         ab [B, 2, H, W])."""
         lab = rgb_to_lab(self.to_pixels(images.float()))  # [B, 3, H, W]
-        lightness, ab = lab[:, :1], lab[:, 1:]
-        grey = lab_to_rgb(torch.cat([lightness, torch.zeros_like(ab)], dim=1)).clamp(0, 1)  # [B, 3, H, W], R = G = B
-        return self.from_pixels(grey), lightness, ab
+        return self.from_pixels(lightness_image(lab)), lab[:, :1], lab[:, 1:]
 
     def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         inputs, _, ab = self.split(batch.views[0])

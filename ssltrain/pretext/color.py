@@ -69,3 +69,15 @@ def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
     f = torch.stack([fy + a / 500, fy, fy - b / 200], dim=1)  # [B, 3, H, W]
     xyz = _lab_curve_inverse(f) * _white(f)
     return linear_to_srgb(_mix(XYZ_TO_RGB, xyz))
+
+
+def lightness_image(lab: torch.Tensor) -> torch.Tensor:
+    """[B, 3, H, W] Lab -> [B, 3, H, W] sRGB in [0, 1] of its lightness alone (a, b = 0: grey,
+    R = G = B), so that a network taking RGB can see L without an input adapter."""
+    return lab_to_rgb(torch.cat([lab[:, :1], torch.zeros_like(lab[:, 1:])], dim=1)).clamp(0, 1)
+
+
+def chroma_image(lab: torch.Tensor, lightness: float = 50.0) -> torch.Tensor:
+    """[B, 3, H, W] Lab -> [B, 3, H, W] sRGB in [0, 1] of its colour (a, b) alone, at a fixed
+    `lightness` (clamped where that colour leaves the sRGB gamut)."""
+    return lab_to_rgb(torch.cat([torch.full_like(lab[:, :1], lightness), lab[:, 1:]], dim=1)).clamp(0, 1)
