@@ -134,7 +134,8 @@ def check_settings(settings: Settings) -> None:
     image_size = settings.dataset.options["image_size"]
     parts = (settings.encoder, image_size) if settings.checkpoint else (settings.method, settings.encoder,
                                                                        settings.augmentation, settings.eval, image_size,
-                                                                       settings.trainer.accumulate_steps)
+                                                                       settings.trainer.accumulate_steps,
+                                                                       settings.target_dataset)
     key = json.dumps(parts, default=repr, sort_keys=True)
     if key in _checked:
         return

@@ -19,6 +19,7 @@ REGISTRIES = {"method": METHODS, "encoder": ENCODERS, "dataset": DATASETS, "opti
 # what some choices need besides their name to compose: a root, or a method taking their views
 REQUIRED = {("dataset", "imagefolder"): ["dataset.root=/tmp"],
             **{("augmentation", preset): [f"method={method}"] for preset, method in PRESET_METHOD.items()},
+            ("augmentation", "multicrop_imagenet"): ["method=swav", "dataset.image_size=224"],  # 96 px local crops
             **{("method", method): required_overrides(method) for method in METHODS.names()}}
 CHOSEN = [(group, choice) for group in GROUPS if group != "experiment" for choice in group_choices(group)]
 

@@ -151,7 +151,7 @@ def read_class_list(path: str) -> list[str]:
 
 
 @DATASETS.register("imagenet")
-def imagenet(root: str, image_size: int = 224, classes_file: Optional[str] = None, cache: bool = True) -> DatasetSource:
+def imagenet(root: str = "data/imagenet", image_size: int = 224, classes_file: Optional[str] = None, cache: bool = True) -> DatasetSource:
     """ImageNet (ILSVRC-2012) as an ImageFolder tree: root/train/<wnid>/*.JPEG and
     root/val/<wnid>/*.JPEG (the 50,000 validation images sorted into their class folders, as
     torchvision's ImageNet and most copies keep them); evaluation on val. classes_file: only
