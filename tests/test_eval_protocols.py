@@ -74,12 +74,16 @@ def test_an_entry_whose_extra_is_not_installed_says_which_extra_to_install():
 
 
 def test_several_protocols_run_on_one_encoder_and_write_their_metrics_into_one_results_file(tmp_path):
-    result = run_cli(smoke("trainer.epochs=0", "eval=[linear,kmeans,retrieval,layers]", "+eval.settings.linear.epochs=2",
-                           "+eval.settings.linear.label_fraction=0.5", "+eval.settings.layers.epochs=2",
-                           "+eval.settings.layers.label_fraction=0.5"), tmp_path)
+    result = run_cli(smoke("trainer.epochs=0", "eval=[linear,kmeans,retrieval,layers,embedding]",
+                           "+eval.settings.linear.epochs=2", "+eval.settings.linear.label_fraction=0.5",
+                           "+eval.settings.layers.epochs=2", "+eval.settings.layers.label_fraction=0.5",
+                           "+eval.settings.embedding.samples=30"), tmp_path)
     assert result.returncode == 0, result.stderr
     results = json.loads(next(tmp_path.glob("outputs/**/results.json")).read_text())
-    assert results["eval"] == "linear,kmeans,retrieval,layers"
+    assert results["eval"] == "linear,kmeans,retrieval,layers,embedding"
+    pictures = next(tmp_path.glob("outputs/*/*/pictures"))
+    assert sorted(path.name for path in pictures.iterdir()) == [
+        "embedding-tsne.png", "linear-confusion.json", "linear-confusion.png", "linear-per-class.png"]
     assert (results["label_fraction"], results["labelled_images"]) == (0.5, 0.5 * results["eval_train_images"])
     for name in ("linear_top1", "knn_top1", "kmeans_nmi", "kmeans_ari", "kmeans_accuracy", "recall_at_1",
                  "recall_at_5", "recall_at_10", "map_at_r", "stage0_top1", "stage1_top1"):

@@ -10,7 +10,6 @@ import sys
 import pytest
 import torch
 
-from conftest import run_cli, smoke
 from ssltrain.encoders.small import small_cnn
 from ssltrain.eval import pictures
 from ssltrain.eval.embedding import embedding
@@ -62,12 +61,3 @@ def test_the_embedding_shows_a_sample_in_the_projector_and_as_a_tsne_map(tmp_pat
     assert "metadata.tsv" in projector and "sprite.png" in projector  # class names and thumbnails
     metadata = next((tmp_path / "tensorboard").rglob("metadata.tsv")).read_text().split()
     assert len(metadata) == 20 and set(metadata) == {"0", "1"}
-
-
-def test_a_run_leaves_its_pictures_in_the_run_folder(tmp_path):
-    result = run_cli(smoke("trainer.epochs=0", "eval=[linear,embedding]", "+eval.settings.linear.epochs=2",
-                           "+eval.settings.embedding.samples=30"), tmp_path)
-    assert result.returncode == 0, result.stderr
-    folder = next(tmp_path.glob("outputs/*/*/pictures"))
-    assert sorted(path.name for path in folder.iterdir()) == [
-        "embedding-tsne.png", "linear-confusion.json", "linear-confusion.png", "linear-per-class.png"]

@@ -11,7 +11,9 @@ import torch
 from conftest import run_cli, smoke
 from kit import write_image_folder
 from ssltrain.compose import compose_settings
+from ssltrain.encoders.small import small_cnn
 from ssltrain.errors import UserError
+from ssltrain.run import run
 
 
 def _results(tmp_path, pattern: str = "outputs/**/results.json") -> dict:
@@ -39,11 +41,14 @@ def test_a_bad_eval_dataset_value_names_the_eval_dataset_key():
         compose_settings(["eval_dataset=synthetic", "eval_dataset.holdout_fraction=2"])
 
 
+def _run(overrides: list[str], folder) -> dict:
+    """A run in this process (the command line's own path is tested once, below)."""
+    return run(compose_settings(overrides), folder, search_roots=[])
+
+
 def test_pretraining_on_one_dataset_evaluates_on_the_other_and_names_both(tmp_path):
-    result = run_cli(smoke("trainer.epochs=1", "eval_dataset=synthetic", "eval_dataset.num_images=300",
-                           "eval_dataset.num_classes=3", "eval_dataset.seed=7"), tmp_path)
-    assert result.returncode == 0, result.stderr
-    results = _results(tmp_path)
+    results = _run(smoke("trainer.epochs=1", "eval_dataset=synthetic", "eval_dataset.num_images=300",
+                         "eval_dataset.num_classes=3", "eval_dataset.seed=7"), tmp_path)
     assert (results["dataset"], results["train_images"]) == ("synthetic", 256)
     assert (results["eval_dataset"], results["eval_train_images"], results["val_images"]) == ("synthetic", 300, 60)
 
@@ -69,20 +74,17 @@ def test_an_unlabelled_eval_dataset_is_refused_in_one_line_naming_the_key(tmp_pa
     write_image_folder(tmp_path / "tmp", per_class=3, corrupt=False)
     for path in (tmp_path / "tmp").rglob("*.png"):
         path.rename(tmp_path / "loose" / "train" / f"{path.parent.name}-{path.name}")
-    result = run_cli(smoke("trainer.epochs=0", "eval_dataset=imagefolder", f"eval_dataset.root={tmp_path / 'loose'}"),
-                     tmp_path)
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == (
-        "ssltrain: error: eval=knn needs labelled images and eval_dataset=imagefolder has none here; give eval_dataset "
-        "a labelled copy (root/train/<class>/*), or use eval=none")
+    with pytest.raises(UserError, match=r"^eval=knn needs labelled images and eval_dataset=imagefolder has none here; "
+                                        r"give eval_dataset a labelled copy \(root/train/<class>/\*\), or use eval=none$"):
+        _run(smoke("trainer.epochs=0", "eval_dataset=imagefolder", f"eval_dataset.root={tmp_path / 'loose'}"),
+             tmp_path / "run")
 
 
-def test_weights_that_do_not_fit_the_encoder_fail_in_one_line_before_any_image_loads(tmp_path):
+def test_weights_that_do_not_fit_the_encoder_stop_the_run_before_any_image_loads(tmp_path):
     weights = tmp_path / "backbone.pt"
-    from ssltrain.encoders.small import small_cnn
     torch.save(small_cnn(channels=(8, 16)).state_dict(), weights)
-    result = run_cli(["checkpoint=" + str(weights), "encoder=small_cnn", "encoder.channels=[8,32]", "eval=knn",
-                      "dataset=cifar10", f"dataset.root={tmp_path / 'nowhere'}", "dataset.download=false"], tmp_path)
-    assert result.returncode == 2
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"ssltrain: error: the weights in {weights} do not fit encoder small_cnn") and "CIFAR" not in result.stderr
+    # the dataset is absent: loading it first would fail on that instead
+    overrides = ["checkpoint=" + str(weights), "encoder=small_cnn", "encoder.channels=[8,32]", "eval=knn",
+                 "dataset=cifar10", f"dataset.root={tmp_path / 'nowhere'}", "dataset.download=false"]
+    with pytest.raises(UserError, match=f"^the weights in {weights} do not fit encoder small_cnn"):
+        _run(overrides, tmp_path / "run")

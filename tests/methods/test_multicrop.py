@@ -50,7 +50,8 @@ def test_multicrop_augmentation_yields_two_global_then_six_local_views_with_eith
     assert [tuple(crop.shape) for crop in crops] == [(3, 3, 32, 32)] * 2 + [(3, 3, 16, 16)] * 6
 
 
-@pytest.mark.parametrize("backend", ["per_sample", "batched"])
+# the per-sample backend's views are tested above; its two end-to-end runs (20 s each) are slow
+@pytest.mark.parametrize("backend", [pytest.param("per_sample", marks=pytest.mark.slow), "batched"])
 @pytest.mark.parametrize("method", ["swav", "dino"])
 def test_multicrop_methods_train_end_to_end_with_either_augmentation_backend(method, backend, tmp_path):
     result = run_cli(smoke(f"method={method}", f"augmentation.backend={backend}", "trainer.epochs=1",
