@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import shutil
 import subprocess
@@ -59,9 +58,9 @@ def learn(cifar10_root):
     when SSLTRAIN_LEARNING_REPORT names a file, appended to it (scripts/learning_report.py).
     SSLTRAIN_LEARNING_SEED (default 0) sets trainer.seed; each random-encoder baseline
     (per encoder, data and seed) is measured once per session."""
-    from learning_check import METRICS, baseline_key, learning_check, random_baseline
+    from learning_check import METRICS, baseline_key, learning_check, learning_seed, random_baseline, record
 
-    seed = int(os.environ.get("SSLTRAIN_LEARNING_SEED", "0"))
+    seed = learning_seed()
     baselines: dict[tuple[str, ...], dict[str, float]] = {}
 
     def check(entry) -> dict:
@@ -72,10 +71,7 @@ def learn(cifar10_root):
         scores = ", ".join(f"{name} {result['random_' + name]:.4f} -> {result['trained_' + name]:.4f}" for name in METRICS)
         print(f"\nlearning check {entry.command}, {entry.epochs} epochs, seed {seed}: {scores} (random init -> "
               f"trained; asserted on {entry.metric}; {result['val_split']})")
-        report = os.environ.get("SSLTRAIN_LEARNING_REPORT")
-        if report:
-            with open(report, "a") as file:
-                file.write(json.dumps(result) + "\n")
+        record(result)
         return result
 
     return check

@@ -10,6 +10,8 @@ and scripts/learning_report.py records their numbers.
 
 from __future__ import annotations
 
+import json
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +41,19 @@ class Check:
     @property
     def command(self) -> list[str]:
         return [f"method={self.method}", *self.overrides]
+
+
+def learning_seed() -> int:
+    """trainer.seed of the checks: SSLTRAIN_LEARNING_SEED (default 0; learning_report.py --seeds)."""
+    return int(os.environ.get("SSLTRAIN_LEARNING_SEED", "0"))
+
+
+def record(result: dict) -> None:
+    """Append a check's result to SSLTRAIN_LEARNING_REPORT when that names a file (learning_report.py)."""
+    report = os.environ.get("SSLTRAIN_LEARNING_REPORT")
+    if report:
+        with open(report, "a") as file:
+            file.write(json.dumps(result) + "\n")
 
 
 def load_table() -> tuple[float, dict[str, Check]]:

@@ -9,13 +9,10 @@ docs/results/learning-domains-cpu.json records the numbers):
 
 from __future__ import annotations
 
-import json
-import os
-
 import pytest
 
 from domain_check import build_shifted_copy, cyclegan_check, domain_check
-from learning_check import load_table
+from learning_check import learning_seed, load_table, record
 
 MARGIN, _ = load_table()
 # DANN's check: its recipe (batch 64 per domain, SGD lr 0.01) for 8 epochs of the 3,000
@@ -24,7 +21,7 @@ MARGIN, _ = load_table()
 DANN_EPOCHS, DANN_OVERRIDES = 8, ["encoder.channels=[16,32,64,128]"]
 
 
-SEED = int(os.environ.get("SSLTRAIN_LEARNING_SEED", "0"))
+SEED = learning_seed()
 
 
 @pytest.mark.slow
@@ -38,15 +35,8 @@ def test_dann_beats_source_only_on_held_out_target_images(shift, cifar10_root, t
     print(f"\ndann, target {shift}: " + ", ".join(
         f"{name} {result['source_only_' + name]:.4f} -> {result['trained_' + name]:.4f}"
         for name in ("target_accuracy", "linear_top1", "knn_top1")) + " (source-only -> DANN)")
-    _record(result)
+    record(result)
     assert result["gain"] >= MARGIN, result
-
-
-def _record(result: dict) -> None:
-    report = os.environ.get("SSLTRAIN_LEARNING_REPORT")
-    if report:
-        with open(report, "a") as file:
-            file.write(json.dumps(result) + "\n")
 
 
 # CycleGAN's check: its recipe for 2 epochs of the 3,000 images (94 steps at batch 64), the
@@ -62,6 +52,6 @@ def test_cyclegan_encoder_beats_the_random_encoder_and_saves_its_translations(ci
     result = cyclegan_check(cifar10_root, grayscale, CYCLEGAN_EPOCHS, CYCLEGAN_OVERRIDES, SEED)
     print(f"\ncyclegan colour <-> grayscale: linear {result['random_linear_top1']:.4f} -> "
           f"{result['trained_linear_top1']:.4f}, kNN {result['random_knn_top1']:.4f} -> {result['trained_knn_top1']:.4f}")
-    _record(result)
+    record(result)
     assert result["pictures"] == ["a_to_b_to_a.png", "b_to_a_to_b.png"]
     assert result["gain"] >= MARGIN, result
