@@ -131,6 +131,9 @@ def check_settings(settings: Settings) -> None:
     run's checkpoint brings its own config)."""
     for protocol in settings.eval.evaluators:
         EVALUATORS.check_installed(protocol)
+    for dataset in (settings.dataset, settings.target_dataset, settings.eval_dataset):
+        if dataset is not None:
+            DATASETS.check_installed(dataset.name)
     image_size = settings.dataset.options["image_size"]
     parts = (settings.encoder, image_size) if settings.checkpoint else (settings.method, settings.encoder,
                                                                        settings.augmentation, settings.eval, image_size,
