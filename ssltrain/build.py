@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 from torch import nn
 
 from ssltrain.augment.pixels import RGB
-from ssltrain.config import DatasetConfig, EncoderConfig, Settings
+from ssltrain.config import DatasetConfig, EncoderConfig, Settings, parse_group
 from ssltrain.data.images import DatasetSplits, make_splits
 from ssltrain.runtime.precision import Precision
 from ssltrain.errors import UserError
@@ -78,6 +78,14 @@ def load_encoder(encoder: EncoderConfig, image_size: int, weights: dict[str, tor
     except RuntimeError as error:
         raise UserError(f"the weights in {source} do not fit encoder {encoder.name}: {str(error).splitlines()[0]}") from None
     return module
+
+
+def load_run_encoder(config: dict[str, Any], weights: dict[str, torch.Tensor], source: str
+                     ) -> tuple[nn.Module, EncoderConfig, DatasetConfig]:
+    """The encoder a run's resolved `config` names, built at its dataset's image size, with
+    `weights` (read from `source`) loaded; with the encoder and dataset settings it read."""
+    encoder, dataset = parse_group("encoder", config["encoder"]), parse_group("dataset", config["dataset"])
+    return load_encoder(encoder, dataset.options["image_size"], weights, source), encoder, dataset
 
 
 # The training set's size a method is built for when the data is not loaded yet (the checks
