@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 from torch import nn
 
 from ssltrain.augment.pixels import RGB
-from ssltrain.config import DatasetConfig, EncoderConfig, Settings
+from ssltrain.config import DatasetConfig, EncoderConfig, Settings, parse_group
 from ssltrain.data.images import DatasetSplits, make_splits
 from ssltrain.runtime.precision import Precision
 from ssltrain.errors import UserError
@@ -80,6 +80,14 @@ def load_encoder(encoder: EncoderConfig, image_size: int, weights: dict[str, tor
     return module
 
 
+def load_run_encoder(config: dict[str, Any], weights: dict[str, torch.Tensor], source: str
+                     ) -> tuple[nn.Module, EncoderConfig, DatasetConfig]:
+    """The encoder a run's resolved `config` names, built at its dataset's image size, with
+    `weights` (read from `source`) loaded; with the encoder and dataset settings it read."""
+    encoder, dataset = parse_group("encoder", config["encoder"]), parse_group("dataset", config["dataset"])
+    return load_encoder(encoder, dataset.options["image_size"], weights, source), encoder, dataset
+
+
 # The training set's size a method is built for when the data is not loaded yet (the checks
 # before any work, tests): methods that keep a slot per image (npid's memory bank) size it.
 UNLOADED_IMAGES = 256
@@ -131,6 +139,9 @@ def check_settings(settings: Settings) -> None:
     run's checkpoint brings its own config)."""
     for protocol in settings.eval.evaluators:
         EVALUATORS.check_installed(protocol)
+    for dataset in (settings.dataset, settings.target_dataset, settings.eval_dataset):
+        if dataset is not None:
+            DATASETS.check_installed(dataset.name)
     image_size = settings.dataset.options["image_size"]
     parts = (settings.encoder, image_size) if settings.checkpoint else (settings.method, settings.encoder,
                                                                        settings.augmentation, settings.eval, image_size,

@@ -27,8 +27,8 @@ from torch import nn
 
 from ssltrain import __version__
 from ssltrain.augment.per_sample import eval_transform
-from ssltrain.build import load_encoder, select_device, select_precision
-from ssltrain.config import EncoderConfig, parse_group
+from ssltrain.build import load_encoder, load_run_encoder, select_device, select_precision
+from ssltrain.config import EncoderConfig
 from ssltrain.data.decode import scan_folder
 from ssltrain.data.images import UNLABELLED, ImageSet
 from ssltrain.data.loader import default_workers
@@ -65,18 +65,17 @@ def load_feature_encoder(file: Path, encoder_name: Optional[str], image_size: Op
     if config is None and beside.is_file():  # a run folder's backbone.pt
         config = OmegaConf.to_container(OmegaConf.load(beside))
     if config is not None:
-        encoder = parse_group("encoder", config["encoder"])
-        dataset = parse_group("dataset", config["dataset"])
         if encoder_name is not None or image_size is not None:
-            raise UserError(f"{file} comes with its run's config (encoder {encoder.name}, image size "
-                            f"{dataset.options['image_size']}); drop --encoder and --image-size")
+            raise UserError(f"{file} comes with its run's config (encoder {config['encoder']['name']}, image size "
+                            f"{config['dataset']['image_size']}); drop --encoder and --image-size")
+        module, encoder, dataset = load_run_encoder(config, weights, str(file))
         image_size, (mean, std) = dataset.options["image_size"], NORMALISATION[dataset.name]
     elif encoder_name is None or image_size is None:
         raise UserError(f"{file} is a bare backbone.pt (no run config beside it): give the encoder it holds and its "
                         f"image size, e.g. --encoder resnet18 --image-size 224")
     else:
         encoder, (mean, std) = EncoderConfig(name=encoder_name), NORMALISATION["imagefolder"]
-    module = load_encoder(encoder, image_size, weights, str(file))
+        module = load_encoder(encoder, image_size, weights, str(file))
     return FeatureEncoder(module.eval(), encoder.name, image_size, mean, std)
 
 

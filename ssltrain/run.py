@@ -19,8 +19,9 @@ from omegaconf import OmegaConf
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ssltrain.build import build_method, build_optimizer, load_data, load_encoder, select_device, select_precision
-from ssltrain.config import Settings, parse_group
+from ssltrain.build import (build_method, build_optimizer, load_data, load_encoder, load_run_encoder, select_device,
+                            select_precision)
+from ssltrain.config import Settings
 from ssltrain.data.images import DatasetSplits
 from ssltrain.data.loader import default_workers
 from ssltrain.data.paired import PairedLoader, target_seed
@@ -161,11 +162,10 @@ def load_pretrained(path: str, settings: Settings) -> Pretrained:
         image_size = settings.dataset.options["image_size"]
         encoder = load_encoder(settings.encoder, image_size, weights, path)
         return Pretrained(encoder, None, settings.encoder.name, image_size, None, None)
-    encoder_settings = parse_group("encoder", config["encoder"])
-    image_size = config["dataset"]["image_size"]
-    return Pretrained.from_progress(load_encoder(encoder_settings, image_size, weights, path), config["method"]["name"],
-                                    encoder_settings.name, image_size, config["dataset"]["name"],
-                                    Progress(**state["progress"]), state.get("train_images"))
+    encoder, encoder_settings, dataset = load_run_encoder(config, weights, path)
+    return Pretrained.from_progress(encoder, config["method"]["name"], encoder_settings.name,
+                                    dataset.options["image_size"], dataset.name, Progress(**state["progress"]),
+                                    state.get("train_images"))
 
 
 def claim_run_dir(settings: Settings, run_dir: Path, search_roots: list[Path]) -> tuple[Path, bool, Optional[RunLock]]:

@@ -17,7 +17,7 @@ from ssltrain.registry import DATASETS, ENCODERS, EVALUATORS, METHODS, OPTIMIZER
 
 REGISTRIES = {"method": METHODS, "encoder": ENCODERS, "dataset": DATASETS, "optimizer": OPTIMIZERS, "eval": EVALUATORS}
 # what some choices need besides their name to compose: a root, or a method taking their views
-REQUIRED = {("dataset", "imagefolder"): ["dataset.root=/tmp"],
+REQUIRED = {("dataset", "imagefolder"): ["dataset.root=/tmp"], ("dataset", "webdataset"): ["dataset.shards=/tmp"],
             **{("augmentation", preset): [f"method={method}"] for preset, method in PRESET_METHOD.items()},
             ("augmentation", "multicrop_imagenet"): ["method=swav", "dataset.image_size=224"],  # 96 px local crops
             **{("method", method): required_overrides(method) for method in METHODS.names()}}

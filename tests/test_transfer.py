@@ -13,6 +13,7 @@ from kit import write_image_folder
 from ssltrain.compose import compose_settings
 from ssltrain.encoders.small import small_cnn
 from ssltrain.errors import UserError
+from ssltrain.registry import DATASETS
 from ssltrain.run import run
 
 
@@ -32,7 +33,7 @@ def test_without_eval_dataset_the_run_evaluates_on_its_pretraining_dataset():
 
 def test_an_eval_dataset_key_without_an_eval_dataset_says_to_choose_one():
     with pytest.raises(UserError, match=r"eval_dataset.root sets a key of the evaluation dataset, and none is chosen; "
-                                        r"add eval_dataset=<one of cifar10, cifar100, imagefolder, imagenet, synthetic>"):
+                                        rf"add eval_dataset=<one of {', '.join(DATASETS.names())}>"):
         compose_settings(["eval_dataset.root=/data"])
 
 

@@ -12,6 +12,7 @@ import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -60,7 +61,7 @@ def scan_folder(root: Path, classes: list[str] | None = None) -> tuple[list[str]
     return paths, labels, classes
 
 
-def load_rgb(path: str, size: int | None) -> Image.Image:
+def load_rgb(path: str | BinaryIO, size: int | None) -> Image.Image:
     """Open an image as RGB; with `size`, resize the short side to it and centre-crop."""
     with Image.open(path) as image:
         image = image.convert("RGB")
@@ -73,10 +74,11 @@ def load_rgb(path: str, size: int | None) -> Image.Image:
     return image
 
 
-def try_load_rgb(path: str) -> Image.Image | None:
-    """`load_rgb` at the file's own size, or None if unreadable (the caller reports it)."""
+def try_load_rgb(images: ImageSet, index: int) -> Image.Image | None:
+    """The streamed image `index` of `images` at its own size, or None if unreadable (the
+    caller reports images.paths[index])."""
     try:
-        return load_rgb(path, None)
+        return load_rgb(images.file(index), None)
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
 
@@ -96,7 +98,7 @@ def _cache_key(paths: list[str], size: int) -> str:
     return digest.hexdigest()[:16]
 
 
-def _cache_path(root: Path, key: str) -> Path:
+def cache_path(root: Path, key: str) -> Path:
     """Beside the data when that folder is writable, else in the user's cache."""
     local = root / ".ssltrain-cache"
     if os.access(root, os.W_OK):
@@ -112,7 +114,7 @@ def decode_folder(root: Path, size: int, use_cache: bool = True,
     Returns the image set and its class names; unreadable files are left out and logged.
     """
     paths, labels, classes = scan_folder(root, classes)
-    cache = _cache_path(root, _cache_key(paths, size))
+    cache = cache_path(root, _cache_key(paths, size))
     if use_cache and cache.exists():
         stored = torch.load(cache, weights_only=True)
         UNREADABLE.report(stored["skipped"], len(paths), f"decoding {root}")

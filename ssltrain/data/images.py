@@ -1,13 +1,16 @@
 """Image sets and the seeded train / evaluation split.
 
 An `ImageSet` is one split of a dataset, held either decoded in memory (uint8
-[N, H, W, 3], for CIFAR-sized data) or as file paths (large images, decoded per sample).
-Labels are -1 where unknown: pretraining needs none, evaluation needs them.
+[N, H, W, 3], for CIFAR-sized data) or as files decoded per sample (large images): files
+of their own (paths) or members of tar shards (paths name them; `members` says where
+their bytes lie). Labels are -1 where unknown: pretraining needs none, evaluation needs them.
 """
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, replace
+from typing import BinaryIO, Optional
 
 import torch
 
@@ -17,14 +20,38 @@ UNLABELLED = -1
 
 
 @dataclass
+class ShardMembers:
+    """Where each image of a set of tar shards lies (WebDataset's format, data/shards.py)."""
+
+    shards: list[str]  # the tar files
+    table: torch.Tensor  # [N, 3] int64: index into shards, byte offset of the image member's data, its size
+    streams: int = 1  # read streams per process the shards are dealt to in pretraining (data/shard_sampler.py)
+
+    def read(self, index: int) -> bytes:
+        shard, offset, size = self.table[index].tolist()
+        with open(self.shards[shard], "rb") as file:
+            file.seek(offset)
+            return file.read(size)
+
+
+@dataclass
 class ImageSet:
     labels: torch.Tensor  # [N] int64, UNLABELLED where unknown
     pixels: torch.Tensor | None = None  # [N, H, W, 3] uint8, when decoded in memory
-    paths: list[str] | None = None  # when streamed from disk
+    paths: list[str] | None = None  # when streamed from disk: the files, or names of shard members
+    members: Optional[ShardMembers] = None  # when the paths name members of tar shards
 
     def __post_init__(self) -> None:
         if (self.pixels is None) == (self.paths is None):
             raise ValueError("an ImageSet holds either pixels or paths")
+        if self.members is not None and self.paths is None:
+            raise ValueError("shard members are named by paths")
+
+    def file(self, index: int) -> str | BinaryIO:
+        """The i-th streamed image as something PIL opens: its path, or its shard member's bytes."""
+        if self.members is None:
+            return self.paths[index]
+        return io.BytesIO(self.members.read(index))
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -39,6 +66,7 @@ class ImageSet:
             labels=self.labels[indices],
             pixels=None if self.pixels is None else self.pixels[indices],
             paths=None if self.paths is None else [self.paths[i] for i in indices.tolist()],
+            members=None if self.members is None else replace(self.members, table=self.members.table[indices]),
         )
 
 

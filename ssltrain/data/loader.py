@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 from ssltrain.data.batch import Batch
 from ssltrain.data.decode import try_load_rgb
 from ssltrain.data.unreadable import UNREADABLE
-from ssltrain.data.images import UNLABELLED, ImageSet
+from ssltrain.data.images import UNLABELLED, ImageSet, ShardMembers
 from ssltrain.augment.per_sample import MultiViewTransform
 from ssltrain.errors import UserError
 
@@ -123,8 +123,17 @@ class ClassBalancedSampler(EpochSampler):
 
 
 def make_sampler(labels: torch.Tensor, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
-                 images_per_class: Optional[int] = None, batch_key: str = "trainer.batch_size") -> EpochSampler:
-    """A ClassBalancedSampler when `images_per_class` is given (labels needed), else an EpochSampler."""
+                 images_per_class: Optional[int] = None, batch_key: str = "trainer.batch_size",
+                 shards: Optional[ShardMembers] = None) -> EpochSampler:
+    """A ClassBalancedSampler when `images_per_class` is given (labels needed), a ShardSampler
+    for images in tar `shards`, else an EpochSampler."""
+    if shards is not None:
+        if images_per_class is not None:
+            raise UserError("trainer.sampler=pk draws batches by class over the whole dataset and shards are read "
+                            "stream by stream; use trainer.sampler=random with dataset=webdataset")
+        from ssltrain.data.shard_sampler import ShardSampler  # it builds on EpochSampler, above
+
+        return ShardSampler(shards, batch_size, seed, rank, world_size, batch_key)
     if images_per_class is None:
         return EpochSampler(len(labels), batch_size, seed, rank, world_size, batch_key)
     if len(labels) == 0 or bool((labels == UNLABELLED).any()):
@@ -145,7 +154,7 @@ class MultiViewDataset(Dataset):
     def _image(self, index: int):
         if self.images.pixels is not None:
             return self.images.pixels[index].permute(2, 0, 1)  # [3, H, W] uint8
-        return try_load_rgb(self.images.paths[index])
+        return try_load_rgb(self.images, index)
 
     def __getitem__(self, key: tuple[int, int]):
         epoch, index = key
@@ -188,7 +197,8 @@ class PretrainLoader:
                  device: torch.device, num_workers: int, rank: int = 0, world_size: int = 1,
                  channels_last: bool = False, batch_key: str = "trainer.batch_size",
                  images_per_class: Optional[int] = None):
-        self.sampler = make_sampler(images.labels, batch_size, seed, rank, world_size, images_per_class, batch_key)
+        self.sampler = make_sampler(images.labels, batch_size, seed, rank, world_size, images_per_class, batch_key,
+                                    images.members)
         workers = default_workers(device) if num_workers < 0 else num_workers
         self.device = device
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format

@@ -28,6 +28,7 @@ NORMALISATION = {
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
     "imagefolder": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # ImageNet's
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    "webdataset": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
     "synthetic": ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25)),
 }
 
@@ -166,6 +167,35 @@ def imagenet(root: str = "data/imagenet", image_size: int = 224, classes_file: O
     train, val, names = _folder_source(folder, image_size, image_size <= DECODE_ONCE_MAX_SIZE, cache, classes)
     mean, std = NORMALISATION["imagenet"]
     return DatasetSource(train=train, test=val, num_classes=len(names), image_size=image_size, mean=mean, std=std,
+                         class_names=names)
+
+
+@DATASETS.register("webdataset", extra="shards", modules=("webdataset",))
+def webdataset(shards: str, val_shards: Optional[str] = None, image_size: int = 224, streams: int = 8,
+               classes_file: Optional[str] = None, cache: bool = True) -> DatasetSource:
+    """Images in WebDataset tar shards (scripts/make_shards.py writes them from any image
+    folder): `shards` and `val_shards` are each a folder, a .txt list, or a brace pattern
+    (data/train-{000000..000146}.tar). A folder gives its train-*.tar (or all its .tar) and,
+    unless val_shards is set, its val-*.tar for evaluation. Labels from each sample's `cls`
+    member, class names from `classes_file` (default: a classes.txt beside the shards, if
+    there). Always streamed, decoded per sample; in pretraining the shards are dealt whole
+    to `streams` read streams per process (data/shard_sampler.py)."""
+    from ssltrain.data.shards import class_count, expand_shards, folder_shards, index_shards
+
+    if streams < 1:
+        raise UserError(f"dataset.streams={streams} must be 1 or more")
+    train = index_shards(expand_shards(shards, "dataset.shards"), cache)
+    train.members.streams = streams
+    folder = Path(shards).expanduser()
+    val_files = expand_shards(val_shards, "dataset.val_shards") if val_shards else \
+        folder_shards(folder, "val") if folder.is_dir() else []
+    val = index_shards(val_files, cache) if val_files else None
+    beside = Path(train.members.shards[0]).parent / "classes.txt"
+    names = read_class_list(classes_file) if classes_file else read_class_list(str(beside)) if beside.is_file() else None
+    num_classes = class_count(torch.cat([train.labels, val.labels]) if val is not None else train.labels, names,
+                              "dataset.classes_file")
+    mean, std = NORMALISATION["webdataset"]
+    return DatasetSource(train=train, test=val, num_classes=num_classes, image_size=image_size, mean=mean, std=std,
                          class_names=names)
 
 

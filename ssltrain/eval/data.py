@@ -62,7 +62,7 @@ class _FileDataset(Dataset):
         return len(self.images)
 
     def __getitem__(self, index: int):
-        image = try_load_rgb(self.images.paths[index])
+        image = try_load_rgb(self.images, index)
         return self.images.paths[index] if image is None else (self.transform(image), self.images.labels[index], index)
 
 
