@@ -78,15 +78,15 @@ def test_each_epoch_and_each_rank_draws_its_own_augmentation():
 
 def test_the_batched_backend_refuses_images_streamed_from_disk():
     streamed = ImageSet(labels=torch.zeros(8, dtype=torch.long), paths=[f"{i}.jpg" for i in range(8)])
-    with pytest.raises(UserError, match="augmentation.backend=per_sample"):
+    with pytest.raises(UserError, match="augmentation.backend=streamed"):
         _loader(images=streamed)
 
 
 @pytest.mark.parametrize("requested,decoded,expected", [
-    ("auto", True, "batched"), ("auto", False, "per_sample"), ("batched", True, "batched"),
+    ("auto", True, "batched"), ("auto", False, "streamed"), ("batched", True, "batched"),
     ("per_sample", True, "per_sample"),
 ])
-def test_auto_picks_the_batched_backend_for_decoded_images(requested, decoded, expected):
+def test_auto_picks_batched_for_decoded_images_and_streamed_for_files(requested, decoded, expected):
     images = _images(4) if decoded else ImageSet(labels=torch.zeros(4, dtype=torch.long), paths=["a.jpg"] * 4)
     assert select_backend(requested, images) == expected
 

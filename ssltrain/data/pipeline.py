@@ -11,20 +11,21 @@ from ssltrain.augment.views import AugmentationConfig
 from ssltrain.data.device_loader import DeviceLoader
 from ssltrain.data.images import ImageSet
 from ssltrain.data.loader import PretrainLoader
+from ssltrain.data.streamed_loader import StreamedLoader
 from ssltrain.augment.per_sample import MultiViewTransform
 
 log = logging.getLogger(__name__)
 
-Loader = Union[PretrainLoader, DeviceLoader]
+Loader = Union[PretrainLoader, DeviceLoader, StreamedLoader]  # one epoch at a time: steps_per_epoch, epoch(epoch, start_step)
 
 
 def select_backend(requested: str, images: ImageSet) -> str:
     """auto: the batched backend whenever the images are decoded in memory: on a CPU too,
     where batched tensor ops beat the per-sample pipeline several times over
-    (docs/benchmarks/README.md); streamed images need the per-sample backend."""
+    (docs/benchmarks/README.md); the streamed backend for images streamed from disk."""
     if requested != "auto":
         return requested
-    return "batched" if images.pixels is not None else "per_sample"
+    return "batched" if images.pixels is not None else "streamed"
 
 
 def pretrain_loader(images: ImageSet, augmentation: AugmentationConfig, image_size: int, mean: Sequence[float],
@@ -38,6 +39,9 @@ def pretrain_loader(images: ImageSet, augmentation: AugmentationConfig, image_si
     if backend == "batched":
         return DeviceLoader(images, augmentation.views, image_size, mean, std, batch_size, seed, device,
                             rank, world_size, channels_last, images_per_class)
+    if backend == "streamed":
+        return StreamedLoader(images, augmentation.views, image_size, mean, std, batch_size, seed, device, num_workers,
+                              rank, world_size, channels_last, images_per_class)
     transform = MultiViewTransform(augmentation.views, image_size, mean, std)
     return PretrainLoader(images, transform, batch_size, seed, device, num_workers, rank, world_size, channels_last,
                           images_per_class=images_per_class)
