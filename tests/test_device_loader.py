@@ -83,10 +83,10 @@ def test_the_batched_backend_refuses_images_streamed_from_disk():
 
 
 @pytest.mark.parametrize("requested,decoded,expected", [
-    ("auto", True, "batched"), ("auto", False, "streamed"), ("batched", True, "batched"),
+    ("auto", True, "batched"), ("auto", False, "per_sample"), ("batched", True, "batched"),
     ("per_sample", True, "per_sample"),
 ])
-def test_auto_picks_batched_for_decoded_images_and_streamed_for_files(requested, decoded, expected):
+def test_auto_picks_the_batched_backend_for_decoded_images(requested, decoded, expected):
     images = _images(4) if decoded else ImageSet(labels=torch.zeros(4, dtype=torch.long), paths=["a.jpg"] * 4)
     assert select_backend(requested, images) == expected
 

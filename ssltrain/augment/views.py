@@ -42,7 +42,7 @@ class ViewConfig:
 # file decoded and cropped per sample in DataLoader workers (on CUDA: decoded and cropped
 # on the GPU), the colour ops batched on the device (data/streamed_loader.py);
 # `per_sample`: torchvision per image in DataLoader workers (per_sample.py), for any
-# dataset; `auto`: batched for images in memory, streamed for the others.
+# dataset; `auto`: batched for images in memory, per_sample for the others.
 BACKENDS = ("auto", "batched", "per_sample", "streamed")
 BACKEND_ALIASES = {"gpu": "batched", "cpu": "per_sample"}  # the names before 2026-11-30
 

@@ -22,10 +22,13 @@ Loader = Union[PretrainLoader, DeviceLoader, StreamedLoader]  # one epoch at a t
 def select_backend(requested: str, images: ImageSet) -> str:
     """auto: the batched backend whenever the images are decoded in memory: on a CPU too,
     where batched tensor ops beat the per-sample pipeline several times over
-    (docs/benchmarks/README.md); the streamed backend for images streamed from disk."""
+    (docs/benchmarks/README.md). Images streamed from disk keep the per-sample backend: on
+    the 2-core CPU the streamed backend measured no faster than it (and both no faster than
+    the peers' pipeline; docs/benchmarks/cpu-large-images-2026-12-01.json), and it has not
+    been measured on a GPU yet; choose it with augmentation.backend=streamed."""
     if requested != "auto":
         return requested
-    return "batched" if images.pixels is not None else "streamed"
+    return "batched" if images.pixels is not None else "per_sample"
 
 
 def pretrain_loader(images: ImageSet, augmentation: AugmentationConfig, image_size: int, mean: Sequence[float],
