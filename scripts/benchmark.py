@@ -5,15 +5,22 @@ For every method x encoder x backend x compile setting: the real training step
 (ssltrain.engine.TrainStep in a PretrainLoop: autocast, optimizer, schedules, method hooks) on
 the same model, batch size and precision, fed by
   batched     ssltrain's batched augmentation on the device (DeviceLoader)
+  streamed    ssltrain's path for files: torchvision.io decoding and the crops in DataLoader
+              workers, the colour ops batched on the device (StreamedLoader)
   per_sample  ssltrain's per-sample path: torchvision.transforms.v2 in DataLoader workers
   dataloader  the peers' pipeline (solo-learn, lightly): PIL + torchvision.transforms in
               DataLoader workers (scripts/peer_baseline.py)
-all in this process on this device. Images/s are timed over `--steps` steps after
+all in this process on this device. `--large-images DIR` measures on a folder of large
+JPEGs streamed from disk (DIR/train/<class>/*.jpg; scripts/make_large_images.py writes one)
+at `--image-size`; `--repeats` runs the backends' list that many times, interleaved, so a
+shared machine's load weighs on each alike (each record keeps os.getloadavg()). Images/s are timed over `--steps` steps after
 `--warmup` steps (which also absorb torch.compile), with the device synchronised before
 each clock reading. Peak memory is torch.cuda.max_memory_allocated over the run.
 
     python scripts/benchmark.py --data /path/to/cifar10-jpeg            # the full matrix
     python scripts/benchmark.py --smoke --out /tmp/smoke.json          # seconds, on CPU
+    python scripts/benchmark.py --large-images /tmp/large --methods simclr --encoders small_cnn \
+        --compile off --device cpu --augmentation imagenet_simclr --batch-size 32 --workers 2 --repeats 2
 
 Records are appended to --out (a JSON list); the table is printed to stdout.
 """
@@ -29,6 +36,7 @@ import os
 import platform
 import re
 import shlex
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -48,7 +56,8 @@ from ssltrain.build import build_method, build_optimizer, load_data, select_devi
 from ssltrain.engine import PretrainLoop, TrainStep  # noqa: E402
 from ssltrain.errors import UserError  # noqa: E402
 
-BACKENDS = ("batched", "dataloader", "per_sample")
+BACKENDS = ("batched", "dataloader", "per_sample", "streamed")
+DEFAULT_BACKENDS = {False: "batched,dataloader,per_sample", True: "streamed,per_sample,dataloader"}  # by --large-images
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = ["--methods", "simclr", "--encoders", "small_cnn", "--compile", "off", "--batch-size", "16", "--images", "64",
          "--warmup", "1", "--steps", "2", "--workers", "0", "--device", "cpu"]
@@ -58,7 +67,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--methods", default="simclr,byol,moco")
     parser.add_argument("--encoders", default="resnet18,resnet50,vit_tiny")
-    parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument("--backends", default=None, help=f"of {', '.join(BACKENDS)}; default: "
+                        f"{DEFAULT_BACKENDS[False]} ({DEFAULT_BACKENDS[True]} with --large-images)")
     parser.add_argument("--compile", default="off,on", choices=["off", "on", "off,on", "on,off"])
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--precision", default="auto", help="auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32 | fp16")
@@ -67,6 +77,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=16, help="DataLoader workers of the cpu and dataloader backends")
     parser.add_argument("--data", default="synthetic", help="synthetic, or the CIFAR-10 ImageFolder root")
     parser.add_argument("--images", type=int, default=50_000, help="synthetic images (CIFAR-10's training set size)")
+    parser.add_argument("--large-images", default=None, metavar="DIR",
+                        help="a folder of large images, DIR/train/<class>/*, streamed from disk (instead of --data)")
+    parser.add_argument("--image-size", type=int, default=224, help="the views' side with --large-images")
+    parser.add_argument("--augmentation", default=None, help="an augmentation preset for every run (e.g. imagenet_simclr)")
+    parser.add_argument("--repeats", type=int, default=1, help="rounds over the backends, interleaved")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--note", default="", help="free text stored with each record (e.g. the machine's load)")
     parser.add_argument("--out", default=None, help="JSON file to append to (default docs/benchmarks/<device>-<date>.json)")
@@ -75,6 +90,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.smoke:  # the smoke settings, then whatever the command line says
         args = parser.parse_args([*SMOKE, *argv])
+    args.backends = args.backends or DEFAULT_BACKENDS[args.large_images is not None]
     return args
 
 
@@ -112,9 +128,13 @@ class TimedLoader:
 
 
 def data_overrides(args: argparse.Namespace) -> list[str]:
+    augmentation = [f"augmentation={args.augmentation}"] if args.augmentation else []
+    if args.large_images:
+        return ["dataset=imagefolder", f"dataset.root={args.large_images}", f"dataset.image_size={args.image_size}",
+                "dataset.decode_once=false", *augmentation]
     if args.data == "synthetic":
-        return ["dataset=synthetic", f"dataset.num_images={args.images}", "dataset.image_size=32"]
-    return ["dataset=cifar10", f"dataset.root={args.data}"]
+        return ["dataset=synthetic", f"dataset.num_images={args.images}", "dataset.image_size=32", *augmentation]
+    return ["dataset=cifar10", f"dataset.root={args.data}", *augmentation]
 
 
 def measure(args: argparse.Namespace, method_name: str, encoder: str, backend: str, compiled: bool, splits) -> dict:
@@ -175,23 +195,43 @@ def check_choices(args: argparse.Namespace) -> None:
             sys.exit(f"benchmark: backend '{backend}' is not one of {', '.join(BACKENDS)}")
 
 
+def median_rates(records: list[dict]) -> dict[tuple, float]:
+    """The median images/s over the rounds, per (method, encoder, compile, backend)."""
+    rates: dict[tuple, list[float]] = {}
+    for r in records:
+        if r.get("images_per_second"):
+            rates.setdefault((r["method"], r["encoder"], r["compile"], r["backend"]), []).append(r["images_per_second"])
+    return {key: statistics.median(values) for key, values in rates.items()}
+
+
 def speedups(records: list[dict]) -> dict[tuple, float]:
-    """batched images/s over dataloader images/s, per (method, encoder, compile)."""
-    rate = {(r["method"], r["encoder"], r["compile"], r["backend"]): r.get("images_per_second") for r in records}
-    return {key[:3]: value / rate[(*key[:3], "dataloader")] for key, value in rate.items()
-            if key[3] == "batched" and value and rate.get((*key[:3], "dataloader"))}
+    """Each ssltrain backend's median images/s over the dataloader's, per (method, encoder,
+    compile, backend)."""
+    rate = median_rates(records)
+    return {key: value / rate[(*key[:3], "dataloader")] for key, value in rate.items()
+            if key[3] != "dataloader" and rate.get((*key[:3], "dataloader"))}
 
 
 def table(records: list[dict]) -> str:
-    ratio = speedups(records)
-    lines = ["| method | encoder | compile | backend | images/s | peak GB | batched / dataloader |", "|---" * 7 + "|"]
-    for r in records:
-        rate = f"{r['images_per_second']:,.0f}" if r.get("images_per_second") else f"error: {r.get('error')}"
-        memory = f"{r['peak_memory_gb']:.2f}" if r.get("peak_memory_gb") is not None else "-"
-        speed = ratio.get((r["method"], r["encoder"], r["compile"])) if r["backend"] == "batched" else None
-        lines.append(f"| {r['method']} | {r['encoder']} | {'on' if r['compile'] else 'off'} | {r['backend']} | {rate} | "
-                     f"{memory} | {f'{speed:.2f}x' if speed else ''} |")
+    """One row per setting and backend: the median over the rounds, and each round's rate."""
+    ratio, rate = speedups(records), median_rates(records)
+    lines = ["| method | encoder | compile | backend | images/s (median) | each round | peak GB | / dataloader |",
+             "|---" * 8 + "|"]
+    for key in dict.fromkeys((r["method"], r["encoder"], r["compile"], r["backend"]) for r in records):
+        rounds = [r for r in records if (r["method"], r["encoder"], r["compile"], r["backend"]) == key]
+        each = ", ".join(f"{r['images_per_second']:,.1f}" if r.get("images_per_second") else f"error: {r.get('error')}"
+                         for r in rounds)
+        memory = max((r["peak_memory_gb"] for r in rounds if r.get("peak_memory_gb") is not None), default=None)
+        median = f"{rate[key]:,.1f}" if key in rate else "-"
+        lines.append(f"| {key[0]} | {key[1]} | {'on' if key[2] else 'off'} | {key[3]} | {median} | {each} | "
+                     f"{f'{memory:.2f}' if memory is not None else '-'} | {f'{ratio[key]:.2f}x' if key in ratio else ''} |")
     return "\n".join(lines)
+
+
+def large_images_made(folder: str | None) -> dict | None:
+    """What scripts/make_large_images.py recorded of the folder (made.json), if it wrote it."""
+    made = Path(folder) / "made.json" if folder else None
+    return json.loads(made.read_text()) if made and made.is_file() else None
 
 
 def default_out(device: torch.device) -> Path:
@@ -204,28 +244,32 @@ def main(argv: list[str]) -> int:
     check_choices(args)
     compiles = {"off": [False], "on": [True], "off,on": [False, True], "on,off": [True, False]}[args.compile]
     device = select_device(args.device)
-    first = compose_settings([f"method={args.methods.split(',')[0]}", *data_overrides(args), f"trainer.device={args.device}",
+    first = compose_settings([f"method={args.methods.split(',')[0]}", f"encoder={args.encoders.split(',')[0]}", *data_overrides(args),
+                              f"trainer.device={args.device}",
                               *args.overrides])
     splits = load_data(first.dataset, first.trainer.seed)
     common = {"command": shlex.join([sys.executable, *sys.argv]), "torch": torch.__version__,
               "torchvision": torchvision.__version__, "python": platform.python_version(), "batch_size": args.batch_size,
-              "warmup_steps": args.warmup, "timed_steps": args.steps, "workers": args.workers, "data": args.data,
+              "warmup_steps": args.warmup, "timed_steps": args.steps, "workers": args.workers,
+              "data": args.large_images or args.data, "large_images": large_images_made(args.large_images),
               "train_images": len(splits.train), "image_size": splits.image_size, "overrides": args.overrides, "note": args.note,
               "date": datetime.datetime.now().isoformat(timespec="seconds")}
     records = []
-    for method_name, encoder, compiled, backend in itertools.product(
-            args.methods.split(","), args.encoders.split(","), compiles, args.backends.split(",")):
+    for round_, method_name, encoder, compiled, backend in itertools.product(
+            range(args.repeats), args.methods.split(","), args.encoders.split(","), compiles, args.backends.split(",")):
         record = {**common, "method": method_name, "encoder": encoder, "compile": compiled, "backend": backend,
-                  "device": device_name(device), "precision": args.precision}
+                  "device": device_name(device), "precision": args.precision, "round": round_,
+                  "load_average_before": os.getloadavg()}
         try:
             record.update(measure(args, method_name, encoder, backend, compiled, splits))
         except (RuntimeError, ValueError, UserError) as error:  # e.g. out of memory: recorded; the exit status says so
             record.update(images_per_second=None, peak_memory_gb=None, error=f"{type(error).__name__}: {str(error).splitlines()[0]}")
         finally:
             release_memory()
+        record["load_average_after"] = os.getloadavg()
         records.append(record)
-        print(json.dumps({k: record.get(k) for k in ("method", "encoder", "compile", "backend", "images_per_second",
-                                                      "peak_memory_gb", "error")}), flush=True)
+        print(json.dumps({k: record.get(k) for k in ("round", "method", "encoder", "compile", "backend", "images_per_second",
+                                                      "peak_memory_gb", "load_average_after", "error")}), flush=True)
     out = Path(args.out) if args.out else default_out(device)
     out.parent.mkdir(parents=True, exist_ok=True)
     previous = json.loads(out.read_text()) if out.exists() else []

@@ -1,6 +1,7 @@
-"""The data pipeline SSL libraries use on CIFAR (solo-learn, lightly): a torch DataLoader
-whose worker processes turn each in-memory image into a PIL image (as
-torchvision.datasets.CIFAR10 does) and run torchvision.transforms on it, once per view.
+"""The data pipeline SSL libraries use (solo-learn, lightly): a torch DataLoader whose worker
+processes turn each in-memory image into a PIL image (as torchvision.datasets.CIFAR10 does),
+or open each file with PIL (as torchvision.datasets.ImageFolder does), and run
+torchvision.transforms on it, once per view.
 
 scripts/benchmark.py feeds it to the same model, step and precision as ssltrain's own
 backends, so the speedup is measured side by side. The recipes are the same ViewConfigs.
@@ -18,6 +19,7 @@ from torchvision import transforms as T
 from ssltrain.augment.views import ViewConfig
 from ssltrain.data.batch import Batch
 from ssltrain.data.images import ImageSet
+from ssltrain.errors import UserError
 from ssltrain.augment.per_sample import blur_kernel_size
 
 
@@ -39,14 +41,24 @@ def peer_transform(view: ViewConfig, image_size: int, mean: Sequence[float], std
 
 
 class PeerDataset(Dataset):
+    """In-memory pixels made a PIL image each (as torchvision's CIFAR10), or files opened
+    with PIL (as torchvision's ImageFolder)."""
+
     def __init__(self, images: ImageSet, pipelines: list[T.Compose]):
-        self.pixels, self.labels, self.pipelines = images.pixels.numpy(), images.labels, pipelines
+        self.pixels = images.pixels.numpy() if images.pixels is not None else None
+        self.paths, self.labels, self.pipelines = images.paths, images.labels, pipelines
 
     def __len__(self) -> int:
         return len(self.labels)
 
+    def _image(self, index: int) -> Image.Image:
+        if self.pixels is not None:
+            return Image.fromarray(self.pixels[index])
+        with Image.open(self.paths[index]) as image:
+            return image.convert("RGB")
+
     def __getitem__(self, index: int):
-        image = Image.fromarray(self.pixels[index])
+        image = self._image(index)
         return [pipeline(image) for pipeline in self.pipelines], self.labels[index]
 
 
@@ -60,6 +72,8 @@ class PeerLoader:
         self.loader = DataLoader(PeerDataset(images, pipelines), batch_size=batch_size, shuffle=True, drop_last=True,
                                  num_workers=num_workers, pin_memory=device.type == "cuda",
                                  persistent_workers=num_workers > 0)
+        if len(self.loader) == 0:
+            raise UserError(f"{len(images)} training images make no full batch of {batch_size}")
         self.device = device
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.skipped_images = 0

@@ -17,14 +17,13 @@ import math
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional
 
 import torch
 from tqdm import tqdm
 
 from ssltrain.data.batch import Batch
-from ssltrain.data.device_loader import DeviceLoader
-from ssltrain.data.loader import PretrainLoader
+from ssltrain.data.pipeline import Loader
 from ssltrain.errors import UserError
 from ssltrain.methods.base import SSLMethod
 from ssltrain.optim.schedules import OptimizerSchedule
@@ -131,7 +130,7 @@ STOP_CHECK_STEPS = 10
 @dataclass
 class PretrainLoop:
     step: TrainStep
-    loader: Union[PretrainLoader, DeviceLoader]
+    loader: Loader
     epochs: int
     world_size: int = 1
     log_every: int = 50

@@ -1,7 +1,7 @@
 """Every pretraining loader tells the method which training images a batch holds
 (Batch.indices, for instance discrimination): the batched in-memory path, the per-sample
-DataLoader path (in-process and in workers, from files with an unreadable one among them)
-and each DDP rank's shard."""
+DataLoader path (in-process and in workers, from files with an unreadable one among them),
+the streamed path (the same files) and each DDP rank's shard."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from ssltrain.augment.views import ViewConfig
 from ssltrain.data.device_loader import DeviceLoader
 from ssltrain.data.images import ImageSet
 from ssltrain.data.loader import PretrainLoader
+from ssltrain.data.streamed_loader import StreamedLoader
 
 CPU = torch.device("cpu")
 MEAN, STD = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
@@ -46,7 +47,8 @@ def test_the_indices_name_the_images_of_the_batch_and_the_ranks_share_out_the_ep
     assert sorted(torch.cat(seen).tolist()) == list(range(12)), "every image once per epoch over the ranks"
 
 
-def test_a_worker_process_and_an_unreadable_file_keep_the_indices_aligned(tmp_path):
+@pytest.mark.parametrize("backend", ["per_sample", "streamed"])
+def test_a_worker_process_and_an_unreadable_file_keep_the_indices_aligned(tmp_path, backend):
     paths = []
     for i in range(6):
         path = tmp_path / f"{i}.png"
@@ -55,7 +57,10 @@ def test_a_worker_process_and_an_unreadable_file_keep_the_indices_aligned(tmp_pa
     (tmp_path / "broken.png").write_bytes(b"not an image")
     paths[2] = str(tmp_path / "broken.png")
     images = ImageSet(labels=torch.full((6,), -1), paths=paths)
-    loader = PretrainLoader(images, MultiViewTransform([ViewConfig()], 4, MEAN, STD), 3, 1, CPU, num_workers=1)
+    if backend == "streamed":
+        loader = StreamedLoader(images, [ViewConfig()], 4, MEAN, STD, batch_size=3, seed=1, device=CPU, num_workers=1)
+    else:
+        loader = PretrainLoader(images, MultiViewTransform([ViewConfig()], 4, MEAN, STD), 3, 1, CPU, num_workers=1)
     batches = list(loader.epoch(0))
     indices = torch.cat([batch.indices for batch in batches])
     assert sorted(indices.tolist()) == [0, 1, 3, 4, 5], "the unreadable image is left out, the others keep their index"

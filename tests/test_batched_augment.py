@@ -20,7 +20,8 @@ from torchvision.transforms.v2 import functional as TF
 
 from ssltrain.augment.views import ViewConfig
 from ssltrain.augment import batched_ops as ops
-from ssltrain.augment.batched import BatchAugment, crop_boxes, render_view, sample_view_params
+from ssltrain.augment.batched import (BatchAugment, crop_and_flip, crop_boxes, recolour, sample_colour,
+                                      sample_geometry)
 from ssltrain.augment.per_sample import blur_kernel_size
 
 DRAWS = 4000
@@ -108,7 +109,7 @@ def test_crop_boxes_fall_back_to_torchvisions_centre_crop_when_nothing_fits():
 
 def test_jitter_factors_and_order_follow_torchvision_color_jitter():
     view = ViewConfig(jitter_p=1.0, brightness=0.4, contrast=0.8, saturation=0.3, hue=0.1)
-    params = sample_view_params(view, DRAWS, 32, 32, _generator())
+    params = sample_colour(view, DRAWS, _generator())
     torch.manual_seed(1)
     jitter = v2.ColorJitter(view.brightness, view.contrast, view.saturation, view.hue)
     drawn = [jitter.make_params([torch.zeros(3, 4, 4)]) for _ in range(DRAWS)]
@@ -127,20 +128,21 @@ def test_jitter_factors_and_order_follow_torchvision_color_jitter():
 
 
 def test_a_zero_jitter_strength_draws_the_identity_factor():
-    params = sample_view_params(ViewConfig(jitter_p=1.0, brightness=0.4), 64, 8, 8, _generator())
+    params = sample_colour(ViewConfig(jitter_p=1.0, brightness=0.4), 64, _generator())
     assert bool((params.factors[:, 1:3] == 1.0).all() and (params.factors[:, 3] == 0.0).all())
 
 
 @pytest.mark.parametrize("field,key", [("flip", "flip_p"), ("jitter", "jitter_p"), ("gray", "grayscale_p"),
                                        ("blur", "blur_p"), ("solarize", "solarize_p")])
 def test_each_op_is_applied_with_its_probability(field, key):
-    params = sample_view_params(SIMCLR_VIEW, DRAWS, 32, 32, _generator())
+    params = (sample_geometry(SIMCLR_VIEW, DRAWS, 32, 32, _generator()) if field == "flip"
+              else sample_colour(SIMCLR_VIEW, DRAWS, _generator()))
     hits = int(getattr(params, field).sum())
     assert stats.binomtest(hits, DRAWS, getattr(SIMCLR_VIEW, key)).pvalue > P_MIN
 
 
 def test_blur_sigma_follows_torchvision_gaussian_blur():
-    params = sample_view_params(SIMCLR_VIEW, DRAWS, 32, 32, _generator())
+    params = sample_colour(SIMCLR_VIEW, DRAWS, _generator())
     torch.manual_seed(1)
     blur = v2.GaussianBlur(3, sigma=SIMCLR_VIEW.blur_sigma)
     theirs = [blur.make_params([torch.zeros(3, 4, 4)])["sigma"][0] for _ in range(DRAWS)]
@@ -148,10 +150,10 @@ def test_blur_sigma_follows_torchvision_gaussian_blur():
 
 
 def test_the_ops_of_a_sample_are_drawn_independently():
-    params = sample_view_params(SIMCLR_VIEW, DRAWS, 32, 32, _generator())
+    params = sample_colour(SIMCLR_VIEW, DRAWS, _generator())
     table = torch.zeros(2, 2)
-    for flip, gray in zip(params.flip.tolist(), params.gray.tolist()):
-        table[int(flip), int(gray)] += 1
+    for jitter, gray in zip(params.jitter.tolist(), params.gray.tolist()):
+        table[int(jitter), int(gray)] += 1
     assert stats.chi2_contingency(table.numpy()).pvalue > P_MIN
 
 
@@ -284,13 +286,14 @@ def test_a_rendered_view_matches_torchvisions_ops_in_the_cpu_pipelines_order():
                       brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1, grayscale_p=0.2, blur_p=0.5,
                       solarize_p=0.2)
     images = _quantised(_images(count=32, height=24, width=24))
-    params = sample_view_params(view, 32, 24, 24, _generator(3))
+    generator = _generator(3)
+    geometry, params = sample_geometry(view, 32, 24, 24, generator), sample_colour(view, 32, generator)
     adjust = (TF.adjust_brightness, TF.adjust_contrast, TF.adjust_saturation, TF.adjust_hue)
     kernel = blur_kernel_size(16)
 
     def reference(i: int) -> torch.Tensor:
-        image = TF.resized_crop(_to_unit(images[i]), *params.boxes[i].int().tolist(), [16, 16], antialias=True)
-        if params.flip[i]:
+        image = TF.resized_crop(_to_unit(images[i]), *geometry.boxes[i].int().tolist(), [16, 16], antialias=True)
+        if geometry.flip[i]:
             image = TF.horizontal_flip(image)
         if params.jitter[i]:
             for op in params.order[i].tolist():
@@ -304,7 +307,8 @@ def test_a_rendered_view_matches_torchvisions_ops_in_the_cpu_pipelines_order():
         return image
 
     expected = torch.stack([reference(i) for i in range(32)])
-    torch.testing.assert_close(render_view(images, params, view, 16), expected, atol=1e-4, rtol=0)
+    torch.testing.assert_close(recolour(crop_and_flip(images, geometry, view, 16), params, view, 16), expected,
+                               atol=1e-4, rtol=0)
 
 
 # -- the whole backend

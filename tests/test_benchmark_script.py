@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+from PIL import Image
+
 from conftest import REPO
 
 SCRIPT = REPO / "scripts" / "benchmark.py"
@@ -48,4 +50,19 @@ def test_the_speedup_is_the_batched_rate_over_the_dataloader_rate_of_the_same_se
     records = [{"method": "simclr", "encoder": "resnet18", "compile": c, "backend": b, "images_per_second": v}
                for c, b, v in ((False, "batched", 3000.0), (False, "dataloader", 1000.0), (True, "batched", 5000.0),
                                (True, "dataloader", None))]
-    assert _benchmark_module().speedups(records) == {("simclr", "resnet18", False): 3.0}
+    assert _benchmark_module().speedups(records) == {("simclr", "resnet18", False, "batched"): 3.0}
+
+
+def test_the_large_image_smoke_run_measures_the_streamed_backends_and_the_peers_on_files(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / "large" / "train" / name).mkdir(parents=True)
+        for i in range(10):
+            Image.new("RGB", (100 + i, 90), (20 * i, 80, 40 if name == "a" else 200)).save(
+                tmp_path / "large" / "train" / name / f"{i}.jpg", quality=90)
+    out = tmp_path / "bench.json"
+    done = _run(["--smoke", "--large-images", str(tmp_path / "large"), "--image-size", "72", "--out", str(out)], tmp_path)
+    assert done.returncode == 0, done.stderr
+    records = json.loads(out.read_text())
+    assert [r["backend"] for r in records] == ["streamed", "per_sample", "dataloader"]
+    assert all(r["images_per_second"] > 0 and r["image_size"] == 72 and len(r["load_average_before"]) == 3
+               for r in records)

@@ -139,7 +139,7 @@ def test_builder_arguments_become_typed_options():
     (["augmentation=weak"], "method simclr trains on 2 views but the augmentation makes 1; choose another augmentation"),
     (["method=mae", "encoder=resnet18"], "method mae needs a vit encoder; choose encoder= one of: vit_small, vit_tiny"),
     (["trainer.clip_grad=-1"], "trainer.clip_grad=-1.0 must be > 0"),
-    (["augmentation.backend=fast"], "augmentation.backend='fast' is not valid; choose one of: auto, batched, per_sample"),
+    (["augmentation.backend=fast"], "augmentation.backend='fast' is not valid; choose one of: auto, batched, per_sample, streamed"),
     (["augmentation.views.0.size=16"], "augmentation.views.0 does not set 'size' (its default applies); "
                                        "add it with +augmentation.views.0.size=VALUE"),
     (["encoder=vit_tiny", "+augmentation.views.0.size=18"], "method simclr cannot encode view 0 (18 px): 18 px inputs "

@@ -78,7 +78,7 @@ def test_each_epoch_and_each_rank_draws_its_own_augmentation():
 
 def test_the_batched_backend_refuses_images_streamed_from_disk():
     streamed = ImageSet(labels=torch.zeros(8, dtype=torch.long), paths=[f"{i}.jpg" for i in range(8)])
-    with pytest.raises(UserError, match="augmentation.backend=per_sample"):
+    with pytest.raises(UserError, match="augmentation.backend=streamed"):
         _loader(images=streamed)
 
 

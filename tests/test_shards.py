@@ -210,3 +210,11 @@ def test_two_processes_under_torchrun_pretrain_on_their_own_shards(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "dealt to 2 process(es) x 2 streams" in result.stdout + result.stderr
     assert len(list(tmp_path.glob("outputs/*/*/results.json"))) == 1
+
+
+def test_the_streamed_backend_reads_its_images_from_the_shards(tmp_path):
+    out = _shards(tmp_path, per_class=16, shard_size=6)
+    settings = compose_settings(smoke("dataset=webdataset", f"dataset.shards={out}", "dataset.image_size=16",
+                                      "dataset.streams=2", "trainer.batch_size=8", "trainer.epochs=1",
+                                      "augmentation.backend=streamed"))
+    assert 0 <= run(settings, tmp_path / "run", search_roots=[])["knn_top1"] <= 1

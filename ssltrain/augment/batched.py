@@ -8,6 +8,11 @@ distributions as torchvision's transforms: RandomResizedCrop's ten tries at a
 ops per sample) applied with jitter_p, RandomGrayscale, GaussianBlur (sigma uniform) with
 blur_p, RandomSolarize. The ops themselves are in batched_ops.py.
 
+Two halves that run apart too: the geometry (sample_geometry, crop_and_flip) and the colour
+(sample_colour, recolour; ColourAugment for whole views). BatchAugment runs both on a
+decoded batch; the streamed backend (data/streamed_loader.py) crops each file's image with
+the geometry's distributions in its DataLoader workers and runs ColourAugment on the batch.
+
 Unlike the CPU pipeline, which rounds to uint8 after every op, values stay float from the
 crop to the normalisation.
 """
@@ -29,11 +34,17 @@ CROP_ATTEMPTS = 10  # torchvision's RandomResizedCrop tries this many draws befo
 
 
 @dataclass
-class ViewParams:
-    """One view's random parameters for a batch of B samples."""
+class Geometry:
+    """One view's crop and flip for a batch of B samples."""
 
     boxes: torch.Tensor  # [B, 4] float: top, left, height, width of the crop, in pixels
     flip: torch.Tensor  # [B] bool
+
+
+@dataclass
+class Colour:
+    """One view's colour parameters for a batch of B samples."""
+
     jitter: torch.Tensor  # [B] bool: colour jitter applied
     factors: torch.Tensor  # [B, 4]: brightness, contrast, saturation factors and hue shift
     order: torch.Tensor  # [B, 4] int64: each row a permutation of the four jitter ops
@@ -94,12 +105,21 @@ def jitter_factors(view: ViewConfig, count: int, generator: torch.Generator) -> 
     return torch.stack(columns, dim=1)
 
 
-def sample_view_params(view: ViewConfig, count: int, height: int, width: int, generator: torch.Generator) -> ViewParams:
-    """Independent parameters for `count` samples of one view recipe."""
+def sample_geometry(view: ViewConfig, count: int, height: int, width: int, generator: torch.Generator) -> Geometry:
+    """Independent crops and flips for `count` samples of one view recipe on images of
+    height x width; without a random crop the box is the whole image."""
+    if uses_random_crop(view):
+        boxes = crop_boxes(count, height, width, view.crop_scale, view.crop_ratio, generator)
+    else:
+        boxes = torch.zeros(count, 4, device=generator.device)  # [count, 4]
+        boxes[:, 2], boxes[:, 3] = height, width
+    return Geometry(boxes=boxes, flip=_bernoulli(view.flip_p, count, generator))
+
+
+def sample_colour(view: ViewConfig, count: int, generator: torch.Generator) -> Colour:
+    """Independent colour parameters for `count` samples of one view recipe."""
     order = torch.rand((count, 4), generator=generator, device=generator.device).argsort(dim=1)  # uniform permutations
-    return ViewParams(
-        boxes=crop_boxes(count, height, width, view.crop_scale, view.crop_ratio, generator),
-        flip=_bernoulli(view.flip_p, count, generator),
+    return Colour(
         jitter=_bernoulli(view.jitter_p, count, generator),
         factors=jitter_factors(view, count, generator),
         order=order,
@@ -114,45 +134,71 @@ def uses_random_crop(view: ViewConfig) -> bool:
     return tuple(view.crop_scale) != (1.0, 1.0) or tuple(view.crop_ratio) != (1.0, 1.0)
 
 
-def render_view(images: torch.Tensor, params: ViewParams, view: ViewConfig, size: int) -> torch.Tensor:
-    """uint8 images [B, 3, H, W] -> augmented float views [B, 3, size, size] in [0, 1],
-    in the CPU pipeline's op order; ops whose probability is 0 are not computed."""
-    if uses_random_crop(view):
-        views = ops.resized_crop(images, params.boxes, size)
-    elif images.shape[-2:] != (size, size):  # a plain resize: the whole image as the box
-        whole = torch.zeros(len(images), 4, device=images.device)  # [B, 4]
-        whole[:, 2], whole[:, 3] = images.shape[-2], images.shape[-1]
-        views = ops.resized_crop(images, whole, size)
+def crop_and_flip(images: torch.Tensor, geometry: Geometry, view: ViewConfig, size: int) -> torch.Tensor:
+    """uint8 images [B, 3, H, W] -> their cropped, resized and flipped float views
+    [B, 3, size, size] in [0, 1]."""
+    if uses_random_crop(view) or images.shape[-2:] != (size, size):
+        views = ops.resized_crop(images, geometry.boxes, size)
     else:
         views = images.float() / 255
-    if view.flip_p > 0:
-        views = ops.hflip(views, params.flip)
+    return ops.hflip(views, geometry.flip) if view.flip_p > 0 else views
+
+
+def recolour(views: torch.Tensor, colour: Colour, view: ViewConfig, size: int) -> torch.Tensor:
+    """Float views [B, 3, size, size] in [0, 1] -> the same after the colour ops, in the CPU
+    pipeline's order; ops whose probability is 0 are not computed."""
     if view.jitter_p > 0:
-        views = ops.color_jitter(views, params.factors, params.order, params.jitter, with_hue=view.hue > 0)
+        views = ops.color_jitter(views, colour.factors, colour.order, colour.jitter, with_hue=view.hue > 0)
     if view.grayscale_p > 0:
-        views = ops.random_grayscale(views, params.gray)
+        views = ops.random_grayscale(views, colour.gray)
     if view.blur_p > 0:
-        views = ops.gaussian_blur(views, params.sigma, blur_kernel_size(size), params.blur)
+        views = ops.gaussian_blur(views, colour.sigma, blur_kernel_size(size), colour.blur)
     if view.solarize_p > 0:
-        views = ops.solarize(views, params.solarize)
+        views = ops.solarize(views, colour.solarize)
     return views
 
 
-class BatchAugment:
-    """uint8 images [B, H, W, 3] -> the list of normalised views [B, 3, h, w] the
-    augmentation config asks for (the batched twin of transforms.MultiViewTransform)."""
+class ColourAugment:
+    """The colour half of the batched backend: per view recipe, its `count` views of a batch
+    (uint8 or float in [0, 1], [B, 3, s, s], already cropped and flipped) -> the normalised
+    views after the recipe's colour ops, drawn from `generator` for all of them at once."""
 
     def __init__(self, views: Sequence[ViewConfig], image_size: int, mean: Sequence[float], std: Sequence[float]):
         self.views, self.image_size = list(views), image_size
         self.mean, self.std = tuple(mean), tuple(std)
 
+    def recipe(self, view: ViewConfig, crops: torch.Tensor, generator: torch.Generator) -> list[torch.Tensor]:
+        """One recipe's crops [count * B, 3, s, s], copy after copy -> its `count` views."""
+        pixels = crops.float() / 255 if crops.dtype == torch.uint8 else crops
+        colour = sample_colour(view, len(pixels), generator)
+        views = normalize(recolour(pixels, colour, view, view.size or self.image_size), self.mean, self.std)
+        return list(views.chunk(view.count))
+
+    def __call__(self, crops: Sequence[torch.Tensor], generator: torch.Generator) -> list[torch.Tensor]:
+        """All views of a batch, in the config's order (each [B, 3, s, s]) -> normalised views."""
+        outputs: list[torch.Tensor] = []
+        first = 0
+        for view in self.views:
+            outputs += self.recipe(view, torch.cat(list(crops[first : first + view.count])), generator)
+            first += view.count
+        return outputs
+
+
+class BatchAugment:
+    """uint8 images [B, H, W, 3] -> the list of normalised views [B, 3, h, w] the
+    augmentation config asks for (the batched twin of transforms.MultiViewTransform):
+    per recipe, its crops and flips, then ColourAugment's colour ops."""
+
+    def __init__(self, views: Sequence[ViewConfig], image_size: int, mean: Sequence[float], std: Sequence[float]):
+        self.colour = ColourAugment(views, image_size, mean, std)
+
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> list[torch.Tensor]:
         images = images.permute(0, 3, 1, 2)  # [B, 3, H, W]
         height, width = images.shape[-2:]
         outputs: list[torch.Tensor] = []
-        for view in self.views:
+        for view in self.colour.views:
             batch = images.repeat(view.count, 1, 1, 1) if view.count > 1 else images  # [count * B, 3, H, W]
-            params = sample_view_params(view, len(batch), height, width, generator)
-            views = normalize(render_view(batch, params, view, view.size or self.image_size), self.mean, self.std)
-            outputs.extend(views.chunk(view.count))
+            geometry = sample_geometry(view, len(batch), height, width, generator)
+            crops = crop_and_flip(batch, geometry, view, view.size or self.colour.image_size)
+            outputs += self.colour.recipe(view, crops, generator)
         return outputs

@@ -38,9 +38,12 @@ class ViewConfig:
 
 
 # Where views are made. `batched`: whole batches on the training device (CPU or GPU), for
-# images decoded in memory (batched.py); `per_sample`: torchvision per image in DataLoader
-# workers (per_sample.py), for any dataset; `auto`: batched whenever the images are in memory.
-BACKENDS = ("auto", "batched", "per_sample")
+# images decoded in memory (batched.py); `streamed`: for images streamed from disk, each
+# file decoded and cropped per sample in DataLoader workers (on CUDA: decoded and cropped
+# on the GPU), the colour ops batched on the device (data/streamed_loader.py);
+# `per_sample`: torchvision per image in DataLoader workers (per_sample.py), for any
+# dataset; `auto`: batched for images in memory, per_sample for the others.
+BACKENDS = ("auto", "batched", "per_sample", "streamed")
 BACKEND_ALIASES = {"gpu": "batched", "cpu": "per_sample"}  # the names before 2026-11-30
 
 

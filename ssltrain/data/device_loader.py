@@ -38,7 +38,7 @@ class DeviceLoader:
                  world_size: int = 1, channels_last: bool = False, images_per_class: Optional[int] = None):
         if images.pixels is None:
             raise UserError("augmentation.backend=batched needs a dataset decoded in memory and this one is streamed "
-                            "from disk (large images); use augmentation.backend=per_sample (or auto)")
+                            "from disk (large images); use augmentation.backend=streamed (or auto)")
         self.sampler = make_sampler(images.labels, batch_size, seed, rank, world_size, images_per_class)
         self.device, self.seed, self.rank = device, seed, rank
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format

@@ -53,6 +53,13 @@ class ImageSet:
             return self.paths[index]
         return io.BytesIO(self.members.read(index))
 
+    def encoded(self, index: int) -> bytes:
+        """The i-th streamed image's encoded bytes (its file's, or its shard member's); OSError if unreadable."""
+        if self.members is None:
+            with open(self.paths[index], "rb") as file:
+                return file.read()
+        return self.members.read(index)
+
     def __len__(self) -> int:
         return len(self.labels)
 

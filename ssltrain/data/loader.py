@@ -190,6 +190,29 @@ def default_workers(device: torch.device) -> int:
     return min(8, cores) if device.type == "cuda" else max(1, cores // 2)
 
 
+def worker_loader(dataset: Dataset, sampler: EpochSampler, device: torch.device, num_workers: int,
+                  collate_fn=collate_views) -> DataLoader:
+    """The DataLoader of a per-sample dataset keyed by `sampler` (num_workers < 0: default_workers)."""
+    workers = default_workers(device) if num_workers < 0 else num_workers
+    return DataLoader(
+        dataset,
+        batch_size=sampler.batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        collate_fn=collate_fn,
+        pin_memory=device.type == "cuda",
+        persistent_workers=workers > 0,
+        prefetch_factor=4 if workers > 0 else None,
+    )
+
+
+def report_unreadable(raw: dict, total_images: int, epoch: int) -> None:
+    """Report a collated batch's skipped files; a batch with nothing left fails in one line."""
+    UNREADABLE.report(raw["skipped"], total_images, "pretraining")
+    if not len(raw["indices"]):
+        raise UserError(f"every image of a batch in epoch {epoch} was unreadable (see the warnings above); check the files under dataset.root")
+
+
 class PretrainLoader:
     """Yields device `Batch`es for one epoch at a time, from any step of that epoch."""
 
@@ -199,19 +222,9 @@ class PretrainLoader:
                  images_per_class: Optional[int] = None):
         self.sampler = make_sampler(images.labels, batch_size, seed, rank, world_size, images_per_class, batch_key,
                                     images.members)
-        workers = default_workers(device) if num_workers < 0 else num_workers
         self.device = device
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.loader = DataLoader(
-            MultiViewDataset(images, transform, seed),
-            batch_size=batch_size,
-            sampler=self.sampler,
-            num_workers=workers,
-            collate_fn=collate_views,
-            pin_memory=device.type == "cuda",
-            persistent_workers=workers > 0,
-            prefetch_factor=4 if workers > 0 else None,
-        )
+        self.loader = worker_loader(MultiViewDataset(images, transform, seed), self.sampler, device, num_workers)
         self.total_images = len(images)
 
     @property
@@ -221,9 +234,7 @@ class PretrainLoader:
     def epoch(self, epoch: int, start_step: int = 0) -> Iterator[Batch]:
         self.sampler.set_epoch(epoch, start_step)
         for raw in self.loader:
-            UNREADABLE.report(raw["skipped"], self.total_images, "pretraining")
-            if not raw["views"]:
-                raise UserError(f"every image of a batch in epoch {epoch} was unreadable (see the warnings above); check the files under dataset.root")
+            report_unreadable(raw, self.total_images, epoch)
             yield Batch(
                 views=[view.to(self.device, non_blocking=True, memory_format=self.memory_format) for view in raw["views"]],
                 labels=raw["labels"].to(self.device, non_blocking=True),

@@ -10,13 +10,10 @@ one that never stopped. Both loaders keep their own seeded order and augmentatio
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Iterator, Union
+from typing import Iterator
 
 from ssltrain.data.batch import Batch
-from ssltrain.data.device_loader import DeviceLoader
-from ssltrain.data.loader import PretrainLoader
-
-Loader = Union[PretrainLoader, DeviceLoader]
+from ssltrain.data.pipeline import Loader
 
 
 def target_seed(seed: int) -> int:

@@ -11,17 +11,21 @@ from ssltrain.augment.views import AugmentationConfig
 from ssltrain.data.device_loader import DeviceLoader
 from ssltrain.data.images import ImageSet
 from ssltrain.data.loader import PretrainLoader
+from ssltrain.data.streamed_loader import StreamedLoader
 from ssltrain.augment.per_sample import MultiViewTransform
 
 log = logging.getLogger(__name__)
 
-Loader = Union[PretrainLoader, DeviceLoader]
+Loader = Union[PretrainLoader, DeviceLoader, StreamedLoader]  # one epoch at a time: steps_per_epoch, epoch(epoch, start_step)
 
 
 def select_backend(requested: str, images: ImageSet) -> str:
     """auto: the batched backend whenever the images are decoded in memory: on a CPU too,
     where batched tensor ops beat the per-sample pipeline several times over
-    (docs/benchmarks/README.md); streamed images need the per-sample backend."""
+    (docs/benchmarks/README.md). Images streamed from disk keep the per-sample backend: on
+    the 2-core CPU the streamed backend measured no faster than it (and both no faster than
+    the peers' pipeline; docs/benchmarks/cpu-large-images-2026-12-01.json), and it has not
+    been measured on a GPU yet; choose it with augmentation.backend=streamed."""
     if requested != "auto":
         return requested
     return "batched" if images.pixels is not None else "per_sample"
@@ -38,6 +42,9 @@ def pretrain_loader(images: ImageSet, augmentation: AugmentationConfig, image_si
     if backend == "batched":
         return DeviceLoader(images, augmentation.views, image_size, mean, std, batch_size, seed, device,
                             rank, world_size, channels_last, images_per_class)
+    if backend == "streamed":
+        return StreamedLoader(images, augmentation.views, image_size, mean, std, batch_size, seed, device, num_workers,
+                              rank, world_size, channels_last, images_per_class)
     transform = MultiViewTransform(augmentation.views, image_size, mean, std)
     return PretrainLoader(images, transform, batch_size, seed, device, num_workers, rank, world_size, channels_last,
                           images_per_class=images_per_class)
