@@ -2,7 +2,7 @@
 says how; `pytest -m slow`; python scripts/learning_report.py -k "dann or cyclegan" --output
 docs/results/learning-domains-cpu.json records the numbers):
 - DANN adapts: its label classifier beats the source-only baseline (the same run with
-  method.domain_weight=0) on held-out target images (inverted colours; grayscale) by the
+  method.domain_weight=0) on held-out target images (colour channels permuted) by the
   learning checks' margin;
 - CycleGAN (colour <-> grayscale) learns: the probed encoder beats the random-init encoder
   by that margin, and the run leaves its translated pictures."""
@@ -26,15 +26,15 @@ SEED = learning_seed()
 
 @pytest.mark.slow
 @pytest.mark.learning
-@pytest.mark.parametrize("shift", ["inverted", "grayscale"])
-def test_dann_beats_source_only_on_held_out_target_images(shift, cifar10_root, tmp_path_factory):
+def test_dann_beats_source_only_on_held_out_target_images(cifar10_root, tmp_path_factory):
+    shift = "channels_permuted"
     # the source's holdout for SEED, shifted: no target image is a source training image
     target = build_shifted_copy(cifar10_root, tmp_path_factory.mktemp(f"cifar10-{shift}"), shift, "val", SEED)
     result = {**domain_check(cifar10_root, target, DANN_EPOCHS, DANN_OVERRIDES, SEED),
               "shift": f"target = the source's 5,000-image holdout, {shift} (domain_check.SHIFTS)"}
     print(f"\ndann, target {shift}: " + ", ".join(
         f"{name} {result['source_only_' + name]:.4f} -> {result['trained_' + name]:.4f}"
-        for name in ("target_accuracy", "linear_top1", "knn_top1")) + " (source-only -> DANN)")
+        for name in ("target_accuracy", "source_accuracy", "linear_top1", "knn_top1")) + " (source-only -> DANN)")
     record(result)
     assert result["gain"] >= MARGIN, result
 
