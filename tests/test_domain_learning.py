@@ -4,8 +4,8 @@ docs/results/learning-domains-cpu.json records the numbers):
 - DANN adapts: its label classifier beats the source-only baseline (the same run with
   method.domain_weight=0) on held-out target images (colour channels permuted) by the
   learning checks' margin;
-- CycleGAN (colour <-> grayscale) learns: the probed encoder beats the random-init encoder
-  by that margin, and the run leaves its translated pictures."""
+- CycleGAN (grayscale -> colour, and back) learns: the probed encoder beats the random-init
+  encoder by that margin, and the run leaves its translated pictures."""
 
 from __future__ import annotations
 
@@ -48,10 +48,12 @@ CYCLEGAN_OVERRIDES = ["encoder.channels=[16,32,64,128]", "method.discriminator_w
 @pytest.mark.slow
 @pytest.mark.learning
 def test_cyclegan_encoder_beats_the_random_encoder_and_saves_its_translations(cifar10_root, tmp_path_factory):
-    grayscale = build_shifted_copy(cifar10_root, tmp_path_factory.mktemp("cifar10-gray"), "grayscale", "train", SEED)
+    grayscale = tmp_path_factory.mktemp("cifar10-gray")
+    build_shifted_copy(cifar10_root, grayscale, "grayscale", "train", SEED)
+    build_shifted_copy(cifar10_root, grayscale, "grayscale", "val", SEED, folder="test")
     result = cyclegan_check(cifar10_root, grayscale, CYCLEGAN_EPOCHS, CYCLEGAN_OVERRIDES, SEED)
-    print(f"\ncyclegan colour <-> grayscale: linear {result['random_linear_top1']:.4f} -> "
+    print(f"\ncyclegan grayscale -> colour: linear {result['random_linear_top1']:.4f} -> "
           f"{result['trained_linear_top1']:.4f}, kNN {result['random_knn_top1']:.4f} -> {result['trained_knn_top1']:.4f}")
     record(result)
-    assert result["pictures"] == ["a_to_b_to_a.png", "b_to_a_to_b.png"]
+    assert {"a_to_b_to_a.png", "b_to_a_to_b.png"} <= set(result["pictures"])  # beside the probe's pictures
     assert result["gain"] >= MARGIN, result
