@@ -48,17 +48,16 @@ SHIFTS = {
 }
 
 
-def build_shifted_copy(cifar_root: Path, out_dir: Path, shift: str, split: str = "val", seed: int = 0,
-                       folder: str = "train") -> Path:
+def build_shifted_copy(cifar_root: Path, out_dir: Path, shift: str, split: str = "val", seed: int = 0) -> Path:
     """Write a split of `dataset=imagefolder dataset.root=cifar_root` as DEFAULTS and `seed` make
     it ("val": the 5,000-image holdout; "train": the 3,000 pretraining images), shifted by
-    SHIFTS[shift], to out_dir/<folder>/<label>/<n>.png (folder "test": the copy's test split); returns out_dir."""
+    SHIFTS[shift], to out_dir/train/<label>/<n>.png; returns out_dir."""
     settings = compose_settings([f"dataset.root={cifar_root}", *DEFAULTS, f"trainer.seed={seed}"])
     images = getattr(load_data(settings.dataset, seed), split)
     for index, (pixels, label) in enumerate(zip(images.pixels, images.labels.tolist())):
-        class_folder = out_dir / folder / str(label)
-        class_folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(SHIFTS[shift](pixels).numpy()).save(class_folder / f"{index}.png")
+        folder = out_dir / "train" / str(label)
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(SHIFTS[shift](pixels).numpy()).save(folder / f"{index}.png")
     return out_dir
 
 
@@ -124,15 +123,11 @@ def domain_check(cifar_root: Path, target_root: Path, epochs: int, extra: list[s
 
 
 def cyclegan_check(cifar_root: Path, grayscale_root: Path, epochs: int, extra: list[str], seed: int = 0) -> dict:
-    """CycleGAN from grayscale (A: `grayscale_root`, the 3,000 training images in train/ and
-    the 5,000 held-out ones in test/) to colour (B: the 3,000 colour images; unpaired: each
-    domain's loader draws its own order). G, whose encoder half is probed, colours grayscale
-    images, colorization's task; F only removes colour, a per-pixel map that needs no notion
-    of the image's content. G's encoder probed on A's test split (grayscale) against the
-    random-init encoder (trainer.epochs=0), plus the translated pictures it saved."""
-    common = [f"dataset.root={grayscale_root}", "method=cyclegan", "target_dataset=imagefolder",
-              f"target_dataset.root={cifar_root}", "target_dataset.image_size=32", "target_dataset.limit=3000", *extra,
-              f"trainer.seed={seed}"]
+    """CycleGAN between the 3,000 colour images (A) and their grayscale copies (B, unpaired:
+    each domain's loader draws its own order); G's encoder half probed on A's holdout against
+    the random-init encoder (trainer.epochs=0), plus the translated pictures it saved."""
+    common = [f"dataset.root={cifar_root}", "method=cyclegan", "target_dataset=imagefolder",
+              f"target_dataset.root={grayscale_root}", "target_dataset.image_size=32", *extra, f"trainer.seed={seed}"]
     pictures = lambda run_dir: {"pictures": sorted(path.name for path in (run_dir / "pictures").glob("*.png"))}
     baseline = run_in_folder([*common, "trainer.epochs=0"])
     trained = run_in_folder([*common, f"trainer.epochs={epochs}", "trainer.image_every=1"], pictures)
@@ -140,8 +135,6 @@ def cyclegan_check(cifar_root: Path, grayscale_root: Path, epochs: int, extra: l
               for state, source in (("random", baseline), ("trained", trained))}
     return {"method": "cyclegan", "encoder": trained["encoder"], "overrides": [*DEFAULTS, *common], "epochs": epochs,
             "seed": seed, "metric": "linear_top1", **scores, "gain": trained["linear_top1"] - baseline["linear_top1"],
-            "pictures": trained["pictures"],
-            "domains": "A = grayscale copies of the 3,000 CIFAR-10 training images, B = the 3,000 in colour",
-            "val_split": f"A's test split: grayscale copies of the {trained['val_images']} images the colour copy "
-                         f"holds out for seed {seed}, never pretrained on",
-            "train_images": trained["train_images"], "pretrain_seconds": trained["pretrain_seconds"]}
+            "pictures": trained["pictures"], "domains": "A = 3,000 CIFAR-10 training images, B = their grayscale copies",
+            "val_split": trained["val_split"], "train_images": trained["train_images"],
+            "pretrain_seconds": trained["pretrain_seconds"]}
