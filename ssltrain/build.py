@@ -21,7 +21,7 @@ from ssltrain.data.images import DatasetSplits, make_splits
 from ssltrain.runtime.precision import Precision
 from ssltrain.errors import UserError
 from ssltrain.methods.base import SSLMethod
-from ssltrain.optim.schedules import OptimizerSchedule, capped_warmup, warmup_cosine
+from ssltrain.optim.schedules import OptimizerSchedule, capped_warmup, warmup_cosine, warmup_decay
 from ssltrain.registry import DATASETS, ENCODERS, EVALUATORS, METHODS, OPTIMIZERS
 
 log = logging.getLogger("ssltrain")
@@ -163,18 +163,20 @@ def check_settings(settings: Settings) -> None:
 
 def build_optimizer(settings: Settings, method: SSLMethod, steps_per_epoch: int) -> tuple[torch.optim.Optimizer, OptimizerSchedule]:
     """The optimizer over the method's parameter groups and its per-step schedule:
-    linear warm-up (capped at a share of the run) then a cosine; logs the effective values."""
+    linear warm-up (capped at a share of the run) then optimizer.lr_schedule's decay; logs the effective values."""
     cfg, trainer = settings.optimizer, settings.trainer
     lr = cfg.lr * trainer.batch_size / 256  # linear scaling rule (Goyal et al., 2017)
     total = max(1, trainer.epochs * steps_per_epoch)
     warmup = capped_warmup(cfg.warmup_epochs, cfg.warmup_max_fraction, trainer.epochs)
-    lrs = warmup_cosine(lr, cfg.min_lr, total, round(warmup * steps_per_epoch), cfg.warmup_start_lr)
+    lrs = warmup_decay(cfg.lr_schedule, lr, cfg.min_lr, total, round(warmup * steps_per_epoch), cfg.warmup_start_lr,
+                       cfg.lr_decay_start)
     wd_end = cfg.weight_decay if cfg.weight_decay_end is None else cfg.weight_decay_end
     wds = warmup_cosine(cfg.weight_decay, wd_end, total)
     capped = f" (the recipe's {cfg.warmup_epochs:g}, capped at {cfg.warmup_max_fraction:.0%} of the run)" \
         if warmup < cfg.warmup_epochs else ""
-    log.info("optimizer %s: lr %.4g (%g per 256 images at batch %d), warm-up %.3g epochs%s, cosine to %g over %d "
-             "epochs; weight decay %g%s%s", cfg.name, lr, cfg.lr, trainer.batch_size, warmup, capped, cfg.min_lr,
+    log.info("optimizer %s: lr %.4g (%g per 256 images at batch %d), warm-up %.3g epochs%s, %s to %.4g over %d "
+             "epochs; weight decay %g%s%s", cfg.name, lr, cfg.lr, trainer.batch_size, warmup, capped, cfg.lr_schedule,
+             float(lrs[-1]),
              trainer.epochs, cfg.weight_decay, f" -> {wd_end:g}" if wd_end != cfg.weight_decay else "",
              f"; biases and norms at {cfg.bias_lr_scale:g} x lr" if cfg.bias_lr_scale != 1 else "")
     optimizer = OPTIMIZERS.build(cfg.name, context={"params": method.param_groups()}, **cfg.options)

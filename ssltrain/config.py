@@ -119,7 +119,9 @@ class OptimizerConfig:
     warmup_epochs: float  # linear warm-up; capped at warmup_max_fraction of the run
     warmup_max_fraction: float = 0.1  # a run shorter than its recipe assumes warms up for at most this share
     warmup_start_lr: float = 0.0
-    min_lr: float = 0.0  # where the cosine ends (absolute)
+    min_lr: float = 0.0  # where the cosine or the linear decay ends (absolute)
+    lr_schedule: str = "cosine"  # after the warm-up: cosine, inverse_decay (DANN's) or linear_decay (CycleGAN's)
+    lr_decay_start: float = 0.5  # linear_decay: the share of the run at the full lr before the decay
     weight_decay_end: Optional[float] = None  # set to follow a cosine from weight_decay to this value (DINO)
     bias_lr_scale: float = 1.0  # biases and norm parameters run at this multiple of the lr (Barlow Twins' LARS)
     options: dict[str, Any] = field(default_factory=dict)
@@ -130,6 +132,9 @@ class OptimizerConfig:
         check_positive("optimizer.warmup_epochs", self.warmup_epochs, allow_zero=True)
         if not 0.0 <= self.warmup_max_fraction <= 1.0:
             raise UserError(f"optimizer.warmup_max_fraction={self.warmup_max_fraction} must be in [0, 1]")
+        check_choice("optimizer.lr_schedule", self.lr_schedule, ("cosine", "inverse_decay", "linear_decay"))
+        if not 0.0 <= self.lr_decay_start < 1.0:
+            raise UserError(f"optimizer.lr_decay_start={self.lr_decay_start} must be in [0, 1)")
 
 
 @dataclass(kw_only=True)

@@ -1,6 +1,7 @@
 """CycleGAN (method=cyclegan): the least-squares losses against hand values, cycle and
 identity losses of zero for identity generators, each player's gradients, the running
-statistics of the probed encoder (real A images only), and a command-line run on two
+statistics of the probed encoder (real A images only), the paper's history of 50 fakes,
+instance norm and lr schedule, and a command-line run on two
 synthetic datasets that leaves the translated images as PNG. Its real run (CIFAR-10 colour
 vs grayscale) is tests/test_domain_learning.py (slow)."""
 
@@ -14,9 +15,11 @@ from torch import nn
 
 from conftest import smoke
 from kit import views_batch
+from ssltrain.build import build_optimizer
 from ssltrain.compose import compose_settings
 from ssltrain.losses.lsgan import lsgan_discriminator_loss, lsgan_generator_loss
 from ssltrain.methods.cyclegan import CycleGAN
+from ssltrain.parts.image_pool import ImagePool
 from ssltrain.registry import ENCODERS
 from ssltrain.run import run
 
@@ -30,10 +33,55 @@ def test_lsgan_losses_by_hand():
     assert lsgan_generator_loss(torch.ones(5)).item() == 0.0
 
 
-def _cyclegan() -> CycleGAN:
+def _cyclegan(**options) -> CycleGAN:
     torch.manual_seed(0)
     encoder = ENCODERS.build("small_cnn", context={"image_size": 16}, channels=[4, 8])
-    return CycleGAN(encoder, image_size=16, mean=(0.5,) * 3, std=(0.25,) * 3, discriminator_widths=(8, 16))
+    return CycleGAN(encoder, image_size=16, mean=(0.5,) * 3, std=(0.25,) * 3, discriminator_widths=(8, 16), **options)
+
+
+def test_the_pool_passes_and_stores_new_images_until_it_holds_its_size():
+    pool = ImagePool(5, (1, 1, 1))
+    first, second = torch.arange(3.0).view(3, 1, 1, 1), torch.arange(3.0, 5.0).view(2, 1, 1, 1)
+    assert torch.equal(pool.query(first), first) and torch.equal(pool.query(second), second)
+    assert torch.equal(pool.images, torch.arange(5.0).view(5, 1, 1, 1)) and pool.count.item() == 5
+
+
+def test_a_full_pool_returns_a_stored_image_half_the_time_and_keeps_the_new_one_in_its_place():
+    torch.manual_seed(0)
+    pool = ImagePool(50, (1, 1, 1))
+    pool.query(-torch.arange(1.0, 51.0).view(50, 1, 1, 1))  # stored images are negative
+    new = torch.arange(1.0, 2001.0).view(2000, 1, 1, 1)  # positive and distinct
+    before = set(pool.images.flatten().tolist())
+    out = pool.query(new).flatten()
+    swapped = out != new.flatten()
+    assert 0.45 < swapped.float().mean().item() < 0.55  # probability 1/2, 2,000 draws
+    after = set(pool.images.flatten().tolist())
+    assert set(out[swapped].tolist()) <= before | set(new.flatten().tolist())  # what went out had been stored
+    assert after <= before | set(new[swapped].flatten().tolist())  # only swapped-in images entered
+    assert len(pool.images.unique()) == 50
+
+
+def test_a_pool_of_size_zero_passes_images_as_they_are():
+    images = torch.randn(4, 3, 2, 2)
+    assert ImagePool(0, (3, 2, 2)).query(images) is images
+
+
+def test_instance_norm_replaces_batchnorm_everywhere_but_in_the_probed_encoder():
+    method = _cyclegan()
+    elsewhere = [method.a_to_b.decoder, method.b_to_a]
+    assert not any(isinstance(layer, nn.BatchNorm2d) for part in elsewhere for layer in part.modules())
+    assert sum(isinstance(layer, nn.InstanceNorm2d) for part in elsewhere for layer in part.modules()) >= 4
+    encoder = ENCODERS.build("small_cnn", context={"image_size": 16}, channels=[4, 8])
+    encoder.load_state_dict(method.encoder.state_dict())  # loads as the configured encoder
+    batch_norm = _cyclegan(generator_norm="batch")
+    assert not any(isinstance(layer, nn.InstanceNorm2d) for layer in batch_norm.b_to_a.modules())
+
+
+def test_the_recipes_lr_is_constant_for_half_the_run_then_falls_linearly_to_zero():
+    settings = compose_settings(smoke("method=cyclegan", "target_dataset=synthetic", "trainer.epochs=2",
+                                      "trainer.batch_size=64"))
+    _, schedule = build_optimizer(settings, _cyclegan(), steps_per_epoch=5)
+    assert schedule.lr == pytest.approx([2e-4] * 6 + [2e-4 * k / 5 for k in (4, 3, 2, 1)])  # 8e-4 per 256 images
 
 
 class _Unchanged(nn.Module):

@@ -2,7 +2,7 @@
 says how; `pytest -m slow`; python scripts/learning_report.py -k "dann or cyclegan" --output
 docs/results/learning-domains-cpu.json records the numbers):
 - DANN adapts: its label classifier beats the source-only baseline (the same run with
-  method.domain_weight=0) on held-out target images (inverted colours; grayscale) by the
+  method.domain_weight=0) on held-out target images (colour channels permuted) by the
   learning checks' margin;
 - CycleGAN (colour <-> grayscale) learns: the probed encoder beats the random-init encoder
   by that margin, and the run leaves its translated pictures."""
@@ -26,22 +26,26 @@ SEED = learning_seed()
 
 @pytest.mark.slow
 @pytest.mark.learning
-@pytest.mark.parametrize("shift", ["inverted", "grayscale"])
-def test_dann_beats_source_only_on_held_out_target_images(shift, cifar10_root, tmp_path_factory):
+def test_dann_beats_source_only_on_held_out_target_images(cifar10_root, tmp_path_factory):
+    shift = "channels_permuted"
     # the source's holdout for SEED, shifted: no target image is a source training image
     target = build_shifted_copy(cifar10_root, tmp_path_factory.mktemp(f"cifar10-{shift}"), shift, "val", SEED)
     result = {**domain_check(cifar10_root, target, DANN_EPOCHS, DANN_OVERRIDES, SEED),
               "shift": f"target = the source's 5,000-image holdout, {shift} (domain_check.SHIFTS)"}
     print(f"\ndann, target {shift}: " + ", ".join(
         f"{name} {result['source_only_' + name]:.4f} -> {result['trained_' + name]:.4f}"
-        for name in ("target_accuracy", "linear_top1", "knn_top1")) + " (source-only -> DANN)")
+        for name in ("target_accuracy", "source_accuracy", "linear_top1", "knn_top1")) + " (source-only -> DANN)")
     record(result)
     assert result["gain"] >= MARGIN, result
 
 
-# CycleGAN's check: its recipe for 2 epochs of the 3,000 images (94 steps at batch 64), the
-# small CNN at a quarter width and 32-64-128 discriminators, for CPU time as DANN's.
-CYCLEGAN_EPOCHS = 2
+# CycleGAN's check: its recipe (the lr constant for 4 epochs, then decaying for 4) for 8
+# epochs of the 3,000 images (368 steps at batch 64), the length of DANN's check and of the
+# other image-making methods' (autoencoder, colorization, inpainting: learning_checks.yaml);
+# the small CNN at a quarter width and 32-64-128 discriminators, for CPU time as DANN's.
+# 2 epochs gained +2.4 (no pool, constant lr) and +2.0 points; 8 epochs +3.7 with seed 0 but
+# +2.5 with seed 1: the gain sits about at the margin (docs/results/learning-domains-cpu.json).
+CYCLEGAN_EPOCHS = 8
 CYCLEGAN_OVERRIDES = ["encoder.channels=[16,32,64,128]", "method.discriminator_widths=[32,64,128]"]
 
 
@@ -53,5 +57,5 @@ def test_cyclegan_encoder_beats_the_random_encoder_and_saves_its_translations(ci
     print(f"\ncyclegan colour <-> grayscale: linear {result['random_linear_top1']:.4f} -> "
           f"{result['trained_linear_top1']:.4f}, kNN {result['random_knn_top1']:.4f} -> {result['trained_knn_top1']:.4f}")
     record(result)
-    assert result["pictures"] == ["a_to_b_to_a.png", "b_to_a_to_b.png"]
+    assert {"a_to_b_to_a.png", "b_to_a_to_b.png"} <= set(result["pictures"])  # beside the probe's pictures
     assert result["gain"] >= MARGIN, result

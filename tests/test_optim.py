@@ -9,7 +9,7 @@ from torch import nn
 from ssltrain.optim.lars import LARS
 from ssltrain.optim.param_groups import default_param_groups
 from ssltrain.registry import OPTIMIZERS
-from ssltrain.optim.schedules import OptimizerSchedule, capped_warmup, warmup_cosine
+from ssltrain.optim.schedules import DECAYS, OptimizerSchedule, capped_warmup, warmup_cosine, warmup_decay
 
 
 def test_warmup_is_linear_then_cosine_ends_at_the_final_value():
@@ -19,6 +19,28 @@ def test_warmup_is_linear_then_cosine_ends_at_the_final_value():
     assert values[60] == pytest.approx(0.1 + 0.45 * (1 + math.cos(math.pi * 50 / 100)))
     assert values[-1] == pytest.approx(0.1, abs=1e-3)
     assert all(a >= b for a, b in zip(values[10:], values[11:])), "cosine part never rises"
+
+
+def test_dann_lr_anneals_as_mu0_over_1_plus_10p_to_the_075():
+    values = warmup_decay("inverse_decay", 0.01, 0.0, total_steps=100)
+    assert values[0] == 0.01
+    assert values[10] == pytest.approx(0.01 / 2 ** 0.75)  # p = 0.1
+    assert values[50] == pytest.approx(0.01 / 6 ** 0.75)  # p = 0.5
+
+
+def test_cyclegan_lr_is_constant_for_the_first_half_then_falls_linearly_to_the_final_value():
+    values = warmup_decay("linear_decay", 1.0, 0.0, total_steps=10, decay_start=0.5)
+    assert values.tolist() == pytest.approx([1.0] * 6 + [0.8, 0.6, 0.4, 0.2])
+
+
+def test_the_config_accepts_exactly_the_lr_schedules_there_are():
+    from ssltrain.compose import compose_settings
+    from ssltrain.errors import UserError
+
+    for name in DECAYS:
+        assert compose_settings([f"optimizer.lr_schedule={name}"]).optimizer.lr_schedule == name
+    with pytest.raises(UserError, match=f"optimizer.lr_schedule='step' is not valid; choose one of: {', '.join(DECAYS)}$"):
+        compose_settings(["optimizer.lr_schedule=step"])
 
 
 def test_biases_and_norm_parameters_get_no_weight_decay_and_no_lars_adaptation():

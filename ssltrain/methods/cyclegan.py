@@ -8,21 +8,30 @@ Networks", ICCV 2017, https://arxiv.org/abs/1703.10593.
 Each generator is an encoder (G's is the configured encoder; F's a copy of it, initialised
 afresh) whose feature map a mirror decoder (parts/decoders.py) brings back to the image
 size, then tanh: pixels in [-1, 1]. The paper's generator is a ResNet encoder-decoder with
-instance norm (sec. 7.2); here the encoder group's network (e.g. a CIFAR-stem ResNet-18)
-with its BatchNorm. Losses in [-1, 1] pixel space (sec. 3, eq. 1-3; sec. 5.2 and 7.1):
+instance norm (sec. 7.2); here the encoder group's network (e.g. a CIFAR-stem ResNet-18).
+generator_norm="instance" (default) gives the decoders and F's encoder instance norm as
+the paper's (InstanceNorm2d without affine parameters or running statistics, as the
+authors' code's norm='instance'); G's encoder keeps the encoder group's BatchNorm, since it
+is the representation evaluation probes and its weights must load as that encoder
+(backbone.pt, checkpoint=RUN). "batch" keeps BatchNorm everywhere. The PatchGAN
+discriminators have instance norm (parts/patchgan.py).
+Losses in [-1, 1] pixel space (sec. 3, eq. 1-3; sec. 5.2 and 7.1):
 - adversarial (least squares, losses/lsgan.py): D_B(real b) -> 1, D_B(G(a)) -> 0, and G wants
   D_B(G(a)) -> 1; the same for F and D_A;
 - cycle: cycle_weight * (|F(G(a)) - a|_1 + |G(F(b)) - b|_1);
 - identity: identity_weight * cycle_weight * (|G(b) - b|_1 + |F(a) - a|_1).
+The discriminators score fakes drawn through a history of pool_size past fakes each
+(parts/image_pool.py, sec. 7.1); the generators are scored on their latest fakes.
 One optimizer, one backward, as methods/gan.py: the discriminators see detached fakes, and
 the generators are scored by the discriminators through detached copies of their weights
 (gan.isolated_call), so each player descends its own objective in the same step. Only real
 A images update the running statistics of G (its encoder's are what evaluation uses): G's
 other passes (b, F(b)) run on throwaway copies of its buffers.
-Not done: the paper's pool of 50 past fakes for the discriminators (sec. 7.1) and its lr
-decay over the second 100 epochs (the lr stays constant, as in its first 100).
+The lr: constant for the first half of the run, then linearly to zero (the recipe's
+optimizer.lr_schedule=linear_decay; sec. 7.1: 100 epochs constant, 100 decaying).
 
-Defaults: cycle_weight 10 and identity_weight 0.5 (sec. 7.1: lambda = 10, identity 0.5 lambda).
+Defaults: cycle_weight 10 and identity_weight 0.5 (sec. 7.1: lambda = 10, identity 0.5
+lambda), pool_size 50 (sec. 7.1), generator_norm instance (sec. 7.2).
 """
 
 from __future__ import annotations
@@ -37,22 +46,36 @@ from ssltrain.augment.pixels import RGB, denormalize, normalize
 from ssltrain.data.batch import Batch
 from ssltrain.losses.lsgan import lsgan_discriminator_loss, lsgan_generator_loss
 from ssltrain.methods.base import SSLMethod
+from ssltrain.errors import check_choice
 from ssltrain.methods.gan import dcgan_init, isolated_call
-from ssltrain.optim.param_groups import default_param_groups
 from ssltrain.parts.decoders import mirror_decoder
+from ssltrain.parts.image_pool import ImagePool
 from ssltrain.parts.patchgan import patch_discriminator
 from ssltrain.registry import METHODS
 
 PICTURES = 8  # images per logged grid and per saved picture
 
 
-class Translator(nn.Module):
-    """A generator: normalised images [B, 3, H, W] -> pixels in [-1, 1] [B, 3, H, W]."""
+def with_instance_norm(module: nn.Module) -> nn.Module:
+    """`module` with every BatchNorm2d replaced, in place, by an InstanceNorm2d (no affine
+    parameters, no running statistics: the authors' code's norm='instance')."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.BatchNorm2d):
+            setattr(module, name, nn.InstanceNorm2d(child.num_features))
+        else:
+            with_instance_norm(child)
+    return module
 
-    def __init__(self, encoder: nn.Module, image_size: int):
+
+class Translator(nn.Module):
+    """A generator: normalised images [B, 3, H, W] -> pixels in [-1, 1] [B, 3, H, W].
+    instance_norm: the decoder's normalisation layers are InstanceNorm2d (else BatchNorm2d)."""
+
+    def __init__(self, encoder: nn.Module, image_size: int, instance_norm: bool):
         super().__init__()
         self.encoder = encoder
-        self.decoder = mirror_decoder(encoder, image_size)
+        decoder = mirror_decoder(encoder, image_size)
+        self.decoder = with_instance_norm(decoder) if instance_norm else decoder
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.decoder(self.encoder.forward_features(images)))
@@ -75,14 +98,22 @@ class CycleGAN(SSLMethod):
 
     def __init__(self, encoder: nn.Module, image_size: int, mean: RGB = (0.5,) * 3, std: RGB = (0.5,) * 3,
                  cycle_weight: float = 10.0, identity_weight: float = 0.5,
-                 discriminator_widths: tuple[int, ...] = (64, 128, 256)):
+                 discriminator_widths: tuple[int, ...] = (64, 128, 256), pool_size: int = 50,
+                 generator_norm: str = "instance"):
+        """pool_size: past fakes each discriminator draws from (0: none); generator_norm:
+        instance or batch, for the decoders and F's encoder (G's encoder keeps its own)."""
         super().__init__(encoder)
+        check_choice("method.generator_norm", generator_norm, ("instance", "batch"))
+        instance_norm = generator_norm == "instance"
         self.mean, self.std = tuple(mean), tuple(std)
         self.cycle_weight, self.identity_weight = cycle_weight, identity_weight
-        self.a_to_b = Translator(encoder, image_size)  # G; its encoder is self.encoder
-        self.b_to_a = Translator(fresh_copy(encoder), image_size)  # F
+        self.a_to_b = Translator(encoder, image_size, instance_norm)  # G; its encoder is self.encoder
+        twin = fresh_copy(encoder)
+        self.b_to_a = Translator(with_instance_norm(twin) if instance_norm else twin, image_size, instance_norm)  # F
         self.discriminator_a = patch_discriminator(discriminator_widths)  # real A vs F(b)
         self.discriminator_b = patch_discriminator(discriminator_widths)  # real B vs G(a)
+        self.pool_a = ImagePool(pool_size, (3, image_size, image_size))  # past F(b), for discriminator_a
+        self.pool_b = ImagePool(pool_size, (3, image_size, image_size))  # past G(a), for discriminator_b
         for part in (self.a_to_b.decoder, self.b_to_a.decoder, self.discriminator_a, self.discriminator_b):
             part.apply(dcgan_init)  # N(0, 0.02), as the paper's code initialises
 
@@ -111,14 +142,11 @@ class CycleGAN(SSLMethod):
         cycle = F.l1_loss(x["a_to_b_to_a"], x["a"]) + F.l1_loss(x["b_to_a_to_b"], x["b"])
         identity = F.l1_loss(x["b_identity"], x["b"]) + F.l1_loss(x["a_identity"], x["a"])
         g_loss = adversarial + self.cycle_weight * (cycle + self.identity_weight * identity)
-        d_loss = (lsgan_discriminator_loss(self.discriminator_b(x["b"]), self.discriminator_b(x["a_to_b"].detach()))
-                  + lsgan_discriminator_loss(self.discriminator_a(x["a"]), self.discriminator_a(x["b_to_a"].detach())))
+        fake_b, fake_a = self.pool_b.query(x["a_to_b"].detach()), self.pool_a.query(x["b_to_a"].detach())
+        d_loss = (lsgan_discriminator_loss(self.discriminator_b(x["b"]), self.discriminator_b(fake_b))
+                  + lsgan_discriminator_loss(self.discriminator_a(x["a"]), self.discriminator_a(fake_a)))
         return {"loss": g_loss + d_loss, "g_loss": g_loss, "d_loss": d_loss, "adversarial_loss": adversarial,
                 "cycle_loss": cycle, "identity_loss": identity}
-
-    def param_groups(self) -> list[dict]:
-        """Every group at the constant base lr: the paper's first 100 epochs (sec. 7.1)."""
-        return [{**group, "fixed_lr": True} for group in default_param_groups(self)]
 
     def images(self, batch: Batch) -> dict[str, torch.Tensor]:
         """A -> B -> A and B -> A -> B, one row each of input, translation and reconstruction."""
