@@ -12,7 +12,7 @@ import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, Callable
 
 import numpy as np
 import torch
@@ -106,6 +106,20 @@ def cache_path(root: Path, key: str) -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ssltrain" / f"{key}.pt"
 
 
+def cached(cache: Path, use_cache: bool, compute: Callable[[], dict[str, Any]], what: str) -> dict[str, Any]:
+    """The tensors saved in `cache`, or compute() saved there for the next run (a failed
+    write is a warning: the next run computes again). `what` names them in the warning."""
+    if use_cache and cache.exists():
+        return torch.load(cache, weights_only=True)
+    stored = compute()
+    if use_cache:
+        try:
+            atomic_save(stored, cache)
+        except OSError as error:
+            log.warning("could not write the %s %s (%s); the next run computes it again", what, cache, error)
+    return stored
+
+
 def decode_folder(root: Path, size: int, use_cache: bool = True,
                   classes: list[str] | None = None) -> tuple[ImageSet, list[str]]:
     """All images under `root` (of `classes` only, when given: see scan_folder) decoded to
@@ -115,23 +129,19 @@ def decode_folder(root: Path, size: int, use_cache: bool = True,
     """
     paths, labels, classes = scan_folder(root, classes)
     cache = cache_path(root, _cache_key(paths, size))
-    if use_cache and cache.exists():
-        stored = torch.load(cache, weights_only=True)
-        UNREADABLE.report(stored["skipped"], len(paths), f"decoding {root}")
-        return ImageSet(labels=stored["labels"], pixels=stored["pixels"]), classes
-    log.info("decoding %d images under %s (once; cached in %s)", len(paths), root, cache)
-    arrays = _decode_all(paths, size)
-    readable = [i for i, array in enumerate(arrays) if array is not None]
-    skipped = [paths[i] for i, array in enumerate(arrays) if array is None]
-    pixels = torch.from_numpy(np.stack([arrays[i] for i in readable])) if readable else torch.empty(0, size, size, 3, dtype=torch.uint8)
-    kept_labels = labels[torch.tensor(readable, dtype=torch.long)]
-    UNREADABLE.report(skipped, len(paths), f"decoding {root}")
-    if use_cache:
-        try:
-            atomic_save({"pixels": pixels, "labels": kept_labels, "skipped": skipped}, cache)
-        except OSError as error:
-            log.warning("could not write the decode cache %s (%s); the next run decodes again", cache, error)
-    return ImageSet(labels=kept_labels, pixels=pixels), classes
+
+    def decode() -> dict[str, Any]:
+        log.info("decoding %d images under %s (once; cached in %s)", len(paths), root, cache)
+        arrays = _decode_all(paths, size)
+        readable = [i for i, array in enumerate(arrays) if array is not None]
+        pixels = torch.from_numpy(np.stack([arrays[i] for i in readable])) if readable else \
+            torch.empty(0, size, size, 3, dtype=torch.uint8)
+        return {"pixels": pixels, "labels": labels[torch.tensor(readable, dtype=torch.long)],
+                "skipped": [paths[i] for i, array in enumerate(arrays) if array is None]}
+
+    stored = cached(cache, use_cache, decode, "decode cache")
+    UNREADABLE.report(stored["skipped"], len(paths), f"decoding {root}")
+    return ImageSet(labels=stored["labels"], pixels=stored["pixels"]), classes
 
 
 def _decode_all(paths: list[str], size: int) -> list[np.ndarray | None]:

@@ -47,11 +47,9 @@ class ImageSet:
         if self.members is not None and self.paths is None:
             raise ValueError("shard members are named by paths")
 
-    def file(self, index: int) -> str | BinaryIO:
-        """The i-th streamed image as something PIL opens: its path, or its shard member's bytes."""
-        if self.members is None:
-            return self.paths[index]
-        return io.BytesIO(self.members.read(index))
+    def file(self, index: int) -> BinaryIO:
+        """The i-th streamed image's bytes (see encoded) as a file PIL opens; OSError if unreadable."""
+        return io.BytesIO(self.encoded(index))
 
     def encoded(self, index: int) -> bytes:
         """The i-th streamed image's encoded bytes (its file's, or its shard member's); OSError if unreadable."""

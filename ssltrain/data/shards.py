@@ -14,7 +14,6 @@ cached beside the shards, like the decoded folders' cache.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import tarfile
 from pathlib import Path
@@ -22,12 +21,10 @@ from typing import Optional
 
 import torch
 
-from ssltrain.data.decode import IMAGE_EXTENSIONS, cache_path
+from ssltrain.data.decode import IMAGE_EXTENSIONS, cache_path, cached
 from ssltrain.data.images import UNLABELLED, ImageSet, ShardMembers
 from ssltrain.errors import UserError
-from ssltrain.runtime.atomic import atomic_save
 
-log = logging.getLogger(__name__)
 
 SHARDS_INSTALL = "pip install 'ssltrain[shards]'"
 INDEX_VERSION = 1
@@ -102,27 +99,22 @@ def _index_key(shards: list[str]) -> str:
     return digest.hexdigest()[:16]
 
 
-def index_shards(shards: list[str], use_cache: bool = True) -> ImageSet:
-    """Every image in `shards`, as an ImageSet whose paths name `shard:member`."""
-    cache = cache_path(Path(shards[0]).parent, "shards-" + _index_key(shards))
-    if use_cache and cache.exists():
-        stored = torch.load(cache, weights_only=True)
-        table, labels, names = stored["table"], stored["labels"], stored["names"]
-    else:
+def index_shards(shards: list[str], use_cache: bool = True, streams: int = 1) -> ImageSet:
+    """Every image in `shards`, as an ImageSet whose paths name `shard:member`; `streams`:
+    the read streams per process pretraining deals them to (ShardMembers.streams)."""
+
+    def index() -> dict:
         rows, labels, names = [], [], []
         for number, shard in enumerate(shards):
             members, shard_labels = _index_shard(shard)
             rows.extend((number, offset, size) for offset, size, _ in members)
             names.extend(f"{shard}:{name}" for _, _, name in members)
             labels.extend(shard_labels)
-        table = torch.tensor(rows, dtype=torch.long).reshape(-1, 3)  # [N, 3]
-        labels = torch.tensor(labels, dtype=torch.long)
-        if use_cache:
-            try:
-                atomic_save({"table": table, "labels": labels, "names": names}, cache)
-            except OSError as error:
-                log.warning("could not write the shard index %s (%s); the next run reads the tar headers again",
-                            cache, error)
+        return {"table": torch.tensor(rows, dtype=torch.long).reshape(-1, 3),  # [N, 3]
+                "labels": torch.tensor(labels, dtype=torch.long), "names": names}
+
+    stored = cached(cache_path(Path(shards[0]).parent, "shards-" + _index_key(shards)), use_cache, index, "shard index")
+    table, labels, names = stored["table"], stored["labels"], stored["names"]
     if len(table) == 0:
         raise UserError(f"the {len(shards)} shard(s) from {shards[0]} on hold no image members "
                         f"({', '.join(sorted(IMAGE_EXTENSIONS))}); check the files")
@@ -130,7 +122,7 @@ def index_shards(shards: list[str], use_cache: bool = True) -> ImageSet:
     if bool(labelled.any()) and not bool(labelled.all()):
         raise UserError(f"{int((~labelled).sum())} of {len(labels)} samples in the shards from {shards[0]} have no "
                         f"{LABEL_EXTENSION} member; label all of them or none")
-    return ImageSet(labels=labels, paths=names, members=ShardMembers(shards=list(shards), table=table))
+    return ImageSet(labels=labels, paths=names, members=ShardMembers(shards=list(shards), table=table, streams=streams))
 
 
 def class_count(labels: torch.Tensor, names: Optional[list[str]], key: str) -> int:

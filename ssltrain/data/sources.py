@@ -184,8 +184,7 @@ def webdataset(shards: str, val_shards: Optional[str] = None, image_size: int = 
 
     if streams < 1:
         raise UserError(f"dataset.streams={streams} must be 1 or more")
-    train = index_shards(expand_shards(shards, "dataset.shards"), cache)
-    train.members.streams = streams
+    train = index_shards(expand_shards(shards, "dataset.shards"), cache, streams)
     folder = Path(shards).expanduser()
     val_files = expand_shards(val_shards, "dataset.val_shards") if val_shards else \
         folder_shards(folder, "val") if folder.is_dir() else []
