@@ -12,7 +12,8 @@ from kit import write_image_folder
 from ssltrain.augment.views import ViewConfig
 from ssltrain.data.decode import decode_folder
 from ssltrain.data.images import DatasetSource, balanced_subset, make_splits
-from ssltrain.data.loader import EpochSampler, PretrainLoader
+from ssltrain.data.loader import PretrainLoader
+from ssltrain.data.samplers import EpochSampler
 from ssltrain.data.sources import cifar10, imagefolder, synthetic
 from ssltrain.data.unreadable import UnreadableImages
 from ssltrain.errors import UserError

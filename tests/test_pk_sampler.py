@@ -1,4 +1,4 @@
-"""trainer.sampler=pk: class-balanced batches of P classes x K images (data/loader.py's
+"""trainer.sampler=pk: class-balanced batches of P classes x K images (data/samplers/class_balanced.py
 ClassBalancedSampler), seeded, resumable mid-epoch, disjoint across ranks, through both
 pretraining loaders."""
 
@@ -11,7 +11,8 @@ from ssltrain.augment.per_sample import MultiViewTransform
 from ssltrain.augment.views import ViewConfig
 from ssltrain.data.device_loader import DeviceLoader
 from ssltrain.data.images import UNLABELLED, ImageSet
-from ssltrain.data.loader import ClassBalancedSampler, PretrainLoader, make_sampler
+from ssltrain.data.loader import PretrainLoader
+from ssltrain.data.samplers import ClassBalancedSampler, make_sampler
 from ssltrain.errors import UserError
 
 LABELS = torch.arange(10).repeat_interleave(30)[torch.randperm(300, generator=torch.Generator().manual_seed(1))]

@@ -22,8 +22,8 @@ from kit import write_image_folder
 from ssltrain.compose import compose_settings
 from ssltrain.data.decode import try_load_rgb
 from ssltrain.data.images import ShardMembers
-from ssltrain.data.loader import make_sampler
-from ssltrain.data.shard_sampler import stream_loads
+from ssltrain.data.samplers import make_sampler
+from ssltrain.data.samplers.shards import stream_loads
 from ssltrain.data.shard_writer import make_shards
 from ssltrain.data.shards import expand_shards, index_shards
 from ssltrain.data.sources import webdataset as webdataset_source

@@ -20,7 +20,7 @@ from ssltrain.augment.views import ViewConfig
 from ssltrain.data.batch import Batch
 from ssltrain.augment.batched import BatchAugment
 from ssltrain.data.images import ImageSet
-from ssltrain.data.loader import make_sampler
+from ssltrain.data.samplers import make_sampler
 from ssltrain.errors import UserError
 
 

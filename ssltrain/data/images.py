@@ -25,7 +25,7 @@ class ShardMembers:
 
     shards: list[str]  # the tar files
     table: torch.Tensor  # [N, 3] int64: index into shards, byte offset of the image member's data, its size
-    streams: int = 1  # read streams per process the shards are dealt to in pretraining (data/shard_sampler.py)
+    streams: int = 1  # read streams per process the shards are dealt to in pretraining (data/samplers/shards.py)
 
     def read(self, index: int) -> bytes:
         shard, offset, size = self.table[index].tolist()

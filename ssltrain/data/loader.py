@@ -11,135 +11,20 @@ import os
 from typing import Iterator, Optional
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
+from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from ssltrain.data.batch import Batch
 from ssltrain.data.decode import try_load_rgb
 from ssltrain.data.unreadable import UNREADABLE
-from ssltrain.data.images import UNLABELLED, ImageSet, ShardMembers
+from ssltrain.data.images import ImageSet
+from ssltrain.data.samplers import make_sampler
+from ssltrain.data.samplers.epoch import EpochSampler
 from ssltrain.augment.per_sample import MultiViewTransform
 from ssltrain.errors import UserError
 
 
-
 def sample_seed(seed: int, epoch: int, index: int) -> int:
     return ((seed * 1_000_003 + epoch) * 1_000_000_007 + index) % (2**63)
-
-
-class EpochSampler(Sampler):
-    """A seeded permutation per epoch, cut to whole batches and sharded across ranks.
-    `batch_key` names the setting the batch size comes from, for the error message."""
-
-    def __init__(self, size: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
-                 batch_key: str = "trainer.batch_size"):
-        self.size, self.batch_size, self.seed = size, batch_size, seed
-        self.rank, self.world_size = rank, world_size
-        self.steps_per_epoch = size // (batch_size * world_size)
-        if self.steps_per_epoch == 0:
-            raise UserError(
-                f"{size} training images make no full batch of {batch_key}={batch_size * world_size}; "
-                f"lower {batch_key} or raise dataset.limit"
-            )
-        self.epoch, self.start_step = 0, 0
-
-    def set_epoch(self, epoch: int, start_step: int = 0) -> None:
-        self.epoch, self.start_step = epoch, start_step
-
-    def indices(self, epoch: int) -> torch.Tensor:
-        """This rank's image indices for the whole epoch, [steps_per_epoch * batch_size]."""
-        generator = torch.Generator().manual_seed(self.seed * 10_007 + epoch)
-        order = torch.randperm(self.size, generator=generator)
-        used = self.steps_per_epoch * self.batch_size * self.world_size
-        return order[:used][self.rank :: self.world_size]
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        for index in self.indices(self.epoch)[self.start_step * self.batch_size :].tolist():
-            yield self.epoch, index
-
-    def __len__(self) -> int:
-        return (self.steps_per_epoch - self.start_step) * self.batch_size
-
-
-class ClassBalancedSampler(EpochSampler):
-    """P classes x K images per batch (trainer.sampler=pk), for the metric-learning losses that
-    need positives and negatives in every batch (Hermans et al. 2017, "In Defense of the
-    Triplet Loss", https://arxiv.org/abs/1703.07737: their "PK" batches, drawn here without
-    replacement over an epoch).
-
-    An epoch: each class's images in a seeded order, cut into chunks of K (a class's last
-    chunk of fewer than K waits for a later epoch's order); the chunks are dealt into global
-    batches of P chunks of P distinct classes, each batch taking the P classes with the most
-    chunks left (ties broken at random), which deals as many batches as any dealing can.
-    Every image appears at most once per epoch. Under DDP the global batches go round the
-    ranks (step s of rank r is batch s * world_size + r), so each rank trains on whole,
-    disjoint P x K batches; a loss mines within its rank's batch. Same keys, seeding and
-    mid-epoch resume as EpochSampler: an epoch's order depends only on (seed, epoch)."""
-
-    def __init__(self, labels: torch.Tensor, batch_size: int, images_per_class: int, seed: int, rank: int = 0,
-                 world_size: int = 1, batch_key: str = "trainer.batch_size"):
-        if images_per_class < 2 or batch_size % images_per_class:
-            raise UserError(f"trainer.sampler=pk needs {batch_key} (per process: {batch_size}) to be a multiple of "
-                            f"trainer.images_per_class={images_per_class}, which must be 2 or more")
-        self.classes = labels.unique()  # [C]
-        self.members = [(labels == cls).nonzero().flatten() for cls in self.classes]
-        self.per_class, self.classes_per_batch = images_per_class, batch_size // images_per_class
-        if self.classes_per_batch > len(self.classes):
-            raise UserError(f"trainer.sampler=pk: {batch_key}={batch_size} / trainer.images_per_class="
-                            f"{images_per_class} = {self.classes_per_batch} classes per batch, but the data has "
-                            f"{len(self.classes)}; raise trainer.images_per_class")
-        self.size, self.batch_size, self.seed = len(labels), batch_size, seed
-        self.rank, self.world_size = rank, world_size
-        self.steps_per_epoch = len(self._deal(torch.Generator().manual_seed(0))) // world_size  # the count is seed-free
-        if self.steps_per_epoch == 0:
-            raise UserError(f"{len(labels)} training images make no {self.classes_per_batch} x {images_per_class} "
-                            f"batch of distinct classes for each of {world_size} process(es); lower {batch_key} "
-                            f"or raise dataset.limit")
-        self.epoch, self.start_step = 0, 0
-
-    def _deal(self, generator: torch.Generator) -> list[torch.Tensor]:
-        """The epoch's global batches: each [P] indices into self.classes."""
-        left = torch.tensor([len(members) // self.per_class for members in self.members])  # [C] chunks
-        batches = []
-        while int((left > 0).sum()) >= self.classes_per_batch:
-            priority = left + torch.rand(len(left), generator=generator)  # whole counts first, random ties
-            chosen = priority.topk(self.classes_per_batch).indices  # [P]
-            left[chosen] -= 1
-            batches.append(chosen)
-        return batches
-
-    def indices(self, epoch: int) -> torch.Tensor:
-        generator = torch.Generator().manual_seed(self.seed * 10_007 + epoch)
-        chunks = [members[torch.randperm(len(members), generator=generator)].split(self.per_class)
-                  for members in self.members]  # per class: its chunks of K (the last may be short)
-        dealt = [0] * len(chunks)
-        batches = []
-        for chosen in self._deal(generator)[: self.steps_per_epoch * self.world_size]:
-            batch = []
-            for cls in chosen.tolist():
-                batch.append(chunks[cls][dealt[cls]])
-                dealt[cls] += 1
-            batches.append(torch.cat(batch))  # [P * K], class after class
-        return torch.cat(batches[self.rank :: self.world_size])
-
-
-def make_sampler(labels: torch.Tensor, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
-                 images_per_class: Optional[int] = None, batch_key: str = "trainer.batch_size",
-                 shards: Optional[ShardMembers] = None) -> EpochSampler:
-    """A ClassBalancedSampler when `images_per_class` is given (labels needed), a ShardSampler
-    for images in tar `shards`, else an EpochSampler."""
-    if shards is not None:
-        if images_per_class is not None:
-            raise UserError("trainer.sampler=pk draws batches by class over the whole dataset and shards are read "
-                            "stream by stream; use trainer.sampler=random with dataset=webdataset")
-        from ssltrain.data.shard_sampler import ShardSampler  # it builds on EpochSampler, above
-
-        return ShardSampler(shards, batch_size, seed, rank, world_size, batch_key)
-    if images_per_class is None:
-        return EpochSampler(len(labels), batch_size, seed, rank, world_size, batch_key)
-    if len(labels) == 0 or bool((labels == UNLABELLED).any()):
-        raise UserError("trainer.sampler=pk draws batches by class and the training images have no labels; "
-                        "use trainer.sampler=random or a labelled dataset")
-    return ClassBalancedSampler(labels, batch_size, images_per_class, seed, rank, world_size, batch_key)
 
 
 class MultiViewDataset(Dataset):

@@ -36,7 +36,7 @@ def pretrain_loader(images: ImageSet, augmentation: AugmentationConfig, image_si
                     rank: int = 0, world_size: int = 1, channels_last: bool = False,
                     images_per_class: Optional[int] = None) -> Loader:
     """The loader for `augmentation.backend` (batch_size is per process); `images_per_class`:
-    class-balanced P x K batches (loader.ClassBalancedSampler) instead of a plain shuffle."""
+    class-balanced P x K batches (samplers.ClassBalancedSampler) instead of a plain shuffle."""
     backend = select_backend(augmentation.backend, images)
     log.info("augmentation backend: %s%s", backend, " (auto)" if augmentation.backend == "auto" else "")
     if backend == "batched":

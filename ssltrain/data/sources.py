@@ -179,7 +179,7 @@ def webdataset(shards: str, val_shards: Optional[str] = None, image_size: int = 
     unless val_shards is set, its val-*.tar for evaluation. Labels from each sample's `cls`
     member, class names from `classes_file` (default: a classes.txt beside the shards, if
     there). Always streamed, decoded per sample; in pretraining the shards are dealt whole
-    to `streams` read streams per process (data/shard_sampler.py)."""
+    to `streams` read streams per process (data/samplers/shards.py)."""
     from ssltrain.data.shards import class_count, expand_shards, folder_shards, index_shards
 
     if streams < 1:

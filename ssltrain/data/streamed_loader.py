@@ -32,7 +32,8 @@ from ssltrain.data.device_decode import decode_and_crop
 from ssltrain.data.device_loader import batch_seed
 from ssltrain.data.encoded_views import EncodedViews, read_encoded
 from ssltrain.data.images import ImageSet
-from ssltrain.data.loader import collate_views, make_sampler, report_unreadable, sample_seed, worker_loader
+from ssltrain.data.loader import collate_views, report_unreadable, sample_seed, worker_loader
+from ssltrain.data.samplers import make_sampler
 from ssltrain.errors import UserError
 
 

@@ -25,7 +25,7 @@ import logging
 import torch
 
 from ssltrain.data.images import ShardMembers
-from ssltrain.data.loader import EpochSampler
+from ssltrain.data.samplers.epoch import EpochSampler
 from ssltrain.errors import UserError
 
 log = logging.getLogger(__name__)
