@@ -31,14 +31,23 @@ from ssltrain.errors import UserError
 log = logging.getLogger(__name__)
 
 
+def deal_largest_first(counts: list[int], slots: int) -> tuple[list[list[int]], list[int]]:
+    """Shards of these image counts, taken in the order given, each to the least loaded of
+    `slots` streams (the lowest-numbered on a tie) -> (each stream's shard positions, each
+    stream's image count)."""
+    heap = [(0, slot) for slot in range(slots)]
+    dealt: list[list[int]] = [[] for _ in range(slots)]
+    for shard, count in enumerate(counts):
+        load, slot = heapq.heappop(heap)
+        dealt[slot].append(shard)
+        heapq.heappush(heap, (load + count, slot))
+    return dealt, [load for load, _ in sorted(heap, key=lambda pair: pair[1])]
+
+
 def stream_loads(counts: list[int], slots: int) -> list[int]:
-    """Images per stream when shards of these sizes are dealt largest first to the least
-    loaded of `slots` streams (which the dealing of any epoch reproduces)."""
-    loads = [(0, slot) for slot in range(slots)]
-    for count in sorted(counts, reverse=True):
-        load, slot = heapq.heappop(loads)
-        heapq.heappush(loads, (load + count, slot))
-    return [load for load, _ in sorted(loads, key=lambda pair: pair[1])]
+    """Images per stream when shards of these sizes are dealt largest first (which the
+    dealing of any epoch reproduces: only equal sizes change places)."""
+    return deal_largest_first(sorted(counts, reverse=True), slots)[1]
 
 
 class ShardSampler(EpochSampler):
@@ -77,12 +86,9 @@ class ShardSampler(EpochSampler):
         generator = torch.Generator().manual_seed(self.seed * 10_007 + epoch)
         slots = self.world_size * self.streams
         priority = self.counts.double() + torch.rand(len(self.counts), generator=generator, dtype=torch.float64)
-        loads = [(0, slot) for slot in range(slots)]
-        dealt: list[list[int]] = [[] for _ in range(slots)]
-        for shard in priority.argsort(descending=True).tolist():  # largest first, equal sizes in a random order
-            load, slot = heapq.heappop(loads)
-            dealt[slot].append(shard)
-            heapq.heappush(loads, (load + int(self.counts[shard]), slot))
+        order = priority.argsort(descending=True).tolist()  # largest first, equal sizes in a random order
+        dealt_in_order, _ = deal_largest_first([int(self.counts[shard]) for shard in order], slots)
+        dealt = [[order[position] for position in positions] for positions in dealt_in_order]
         placement = torch.randperm(slots, generator=generator).tolist()  # slot -> world stream
         streams: list[list[int]] = [[] for _ in range(slots)]
         for slot, stream in enumerate(placement):
