@@ -18,6 +18,7 @@ from torch import nn
 from ssltrain.augment.pixels import RGB
 from ssltrain.config import DatasetConfig, EncoderConfig, Settings, parse_group
 from ssltrain.data.images import DatasetSplits, make_splits
+from ssltrain.data.sources import NORMALISATION
 from ssltrain.runtime.precision import Precision
 from ssltrain.errors import UserError
 from ssltrain.methods.base import SSLMethod
@@ -69,23 +70,31 @@ def build_encoder(encoder: EncoderConfig, image_size: int) -> nn.Module:
     return module
 
 
-def load_encoder(encoder: EncoderConfig, image_size: int, weights: dict[str, torch.Tensor], source: str) -> nn.Module:
-    """The encoder `encoder` names, with `weights` (read from `source`) loaded strictly; one
-    line when they do not fit."""
-    module = build_encoder(encoder, image_size)
+def load_weights(module: nn.Module, weights: dict[str, torch.Tensor], source: str, what: str) -> nn.Module:
+    """`module` with `weights` (read from `source`) loaded strictly; one line naming `what`
+    the module is when they do not fit."""
     try:
         module.load_state_dict(weights, strict=True)
     except RuntimeError as error:
-        raise UserError(f"the weights in {source} do not fit encoder {encoder.name}: {str(error).splitlines()[0]}") from None
+        raise UserError(f"the weights in {source} do not fit {what}: {str(error).splitlines()[0]}") from None
     return module
+
+
+def load_encoder(encoder: EncoderConfig, image_size: int, weights: dict[str, torch.Tensor], source: str) -> nn.Module:
+    """The encoder `encoder` names, with `weights` (read from `source`) loaded strictly."""
+    return load_weights(build_encoder(encoder, image_size), weights, source, f"encoder {encoder.name}")
 
 
 def load_run_encoder(config: dict[str, Any], weights: dict[str, torch.Tensor], source: str
                      ) -> tuple[nn.Module, EncoderConfig, DatasetConfig]:
-    """The encoder a run's resolved `config` names, built at its dataset's image size, with
-    `weights` (read from `source`) loaded; with the encoder and dataset settings it read."""
+    """The representation a run's resolved `config` trained (its method's, around the encoder
+    it names, built at its dataset's image size), with `weights` (read from `source`)
+    loaded; with the encoder and dataset settings it read."""
     encoder, dataset = parse_group("encoder", config["encoder"]), parse_group("dataset", config["dataset"])
-    return load_encoder(encoder, dataset.options["image_size"], weights, source), encoder, dataset
+    method = config["method"]["name"]
+    mean, std = NORMALISATION[dataset.name]
+    module = METHODS.get(method).representation(build_encoder(encoder, dataset.options["image_size"]), mean, std)
+    return load_weights(module, weights, source, f"method {method}'s encoder {encoder.name}"), encoder, dataset
 
 
 # The training set's size a method is built for when the data is not loaded yet (the checks

@@ -83,7 +83,7 @@ class StreamedLoader:
         self.loader = worker_loader(dataset, self.sampler, device, num_workers,
                                     collate_encoded if self.on_device else collate_views)
         self.colour = ColourAugment(views, image_size, mean, std)
-        self.device, self.seed, self.rank, self.paths = device, seed, rank, images.paths
+        self.device, self.seed, self.rank, self.images = device, seed, rank, images
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.generator = torch.Generator(device=device)
 
@@ -96,9 +96,9 @@ class StreamedLoader:
         for step, raw in enumerate(self.loader, start_step):
             if self.on_device:
                 indices = raw["indices"].tolist()
-                raw = decode_and_crop(raw, [self.paths[i] for i in indices],
+                raw = decode_and_crop(raw, [self.images.paths[i] for i in indices],
                                       [sample_seed(self.seed, epoch, i) for i in indices], self.crops, self.device)
-            report_unreadable(raw, len(self.paths), epoch)
+            report_unreadable(raw, len(self.images), epoch)
             crops = [view.to(self.device, non_blocking=True) for view in raw["views"]]  # uint8 [B, 3, s, s] from workers
             self.generator.manual_seed(batch_seed(self.seed, epoch, step, self.rank))
             yield Batch(views=[view.contiguous(memory_format=self.memory_format) for view in self.colour(crops, self.generator)],

@@ -12,6 +12,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from ssltrain.augment.pixels import RGB
 from ssltrain.data.batch import Batch
 from ssltrain.errors import UserError
 from ssltrain.optim.param_groups import default_param_groups
@@ -37,6 +38,14 @@ class SSLMethod(nn.Module):
     def __init__(self, encoder: nn.Module):
         super().__init__()
         self.encoder = encoder
+
+    @staticmethod
+    def representation(encoder: nn.Module, mean: RGB, std: RGB) -> nn.Module:
+        """The module the method trains as `self.encoder`, made from the configured encoder
+        for images normalised by (mean, std): what backbone.pt holds and evaluation probes.
+        The encoder itself, unless the method builds its representation around it; loading a
+        run's weights (build.load_run_encoder) builds the same module."""
+        return encoder
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         # DDP synchronises gradients of what runs inside forward(), so the step lives here

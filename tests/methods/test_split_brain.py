@@ -3,12 +3,20 @@ evaluation sees (the concatenated features of the L and ab halves)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 import torch
 
+from conftest import smoke
 from kit import train_step, views_batch
+from ssltrain.compose import compose_settings
 from ssltrain.encoders.small import small_cnn
-from ssltrain.methods.split_brain import SplitBrain, lightness_bins
+from ssltrain.features import load_feature_encoder
+from ssltrain.methods.split_brain import SplitBrain, SplitBrainEncoder, lightness_bins
 from ssltrain.pretext.color import rgb_to_lab
+from ssltrain.run import run
+from ssltrain.runtime.checkpoint import BACKBONE_FILE
 
 MEAN, STD = (0.5, 0.4, 0.3), (0.25, 0.2, 0.3)
 
@@ -58,3 +66,26 @@ def test_each_half_is_trained_by_its_own_prediction_only():
     assert all(p.grad is None for p in method.encoder.colour.parameters())
     assert any(p.grad is not None for p in method.encoder.lightness.parameters())
     assert torch.isfinite(train_step(_method(), batch)["loss"])
+
+
+@pytest.fixture(scope="module")
+def split_brain_run(tmp_path_factory) -> Path:
+    """A finished one-epoch split_brain run's folder (in this process)."""
+    folder = tmp_path_factory.mktemp("split-brain-run")
+    run(compose_settings(smoke("method=split_brain", "method.grid=40", "trainer.epochs=1", "dataset.num_images=64",
+                             "eval=none")),
+        folder, search_roots=[])
+    return folder
+
+
+def test_a_split_brain_checkpoint_is_evaluated_with_both_halves(split_brain_run, tmp_path):
+    results = run(compose_settings(smoke(f"checkpoint={split_brain_run}", "dataset.num_images=64")), tmp_path,
+                  search_roots=[])
+    assert results["method"] == "split_brain" and 0.0 <= results["knn_top1"] <= 1.0
+
+
+def test_ssltrain_extract_loads_a_split_brain_backbone_as_the_pair_of_halves(split_brain_run):
+    encoder = load_feature_encoder(split_brain_run / BACKBONE_FILE, None, None)
+    saved = torch.load(split_brain_run / BACKBONE_FILE, weights_only=True)
+    assert isinstance(encoder.module, SplitBrainEncoder)
+    assert all(torch.equal(encoder.module.state_dict()[name], value) for name, value in saved.items())
