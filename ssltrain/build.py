@@ -22,6 +22,7 @@ from ssltrain.data.sources import NORMALISATION
 from ssltrain.runtime.precision import Precision
 from ssltrain.errors import UserError
 from ssltrain.methods.base import SSLMethod
+from ssltrain.objective import check_objective
 from ssltrain.optim.schedules import OptimizerSchedule, capped_warmup, warmup_cosine, warmup_decay
 from ssltrain.registry import DATASETS, ENCODERS, EVALUATORS, METHODS, OPTIMIZERS
 
@@ -148,6 +149,7 @@ def check_settings(settings: Settings) -> None:
     run's checkpoint brings its own config)."""
     for protocol in settings.eval.evaluators:
         EVALUATORS.check_installed(protocol)
+    check_objective(settings.trainer.objective, settings.eval.evaluators)
     for dataset in (settings.dataset, settings.target_dataset, settings.eval_dataset):
         if dataset is not None:
             DATASETS.check_installed(dataset.name)

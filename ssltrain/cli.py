@@ -123,7 +123,8 @@ def _hydra_main(cfg: DictConfig) -> Optional[float]:
     cwd = Path(HydraConfig.get().runtime.cwd)
     try:
         settings = parse_config(cfg)
-        from ssltrain.run import objective, run  # heavy imports (torch) after the config is known good
+        from ssltrain.objective import objective
+        from ssltrain.run import run  # heavy imports (torch) after the config is known good
 
         results = run(settings, run_dir, search_roots=[cwd / "outputs", cwd / "multirun"])
         return objective(results, settings.trainer.objective) if results is not None else None

@@ -33,14 +33,19 @@ class Registry(Generic[T]):
         self.context = context  # argument names the run fills in, never a config file
         self._builders: dict[str, Callable[..., T]] = {}
         self._extras: dict[str, tuple[str, tuple[str, ...]]] = {}  # name -> (extra, modules it needs)
+        self._metrics: dict[str, tuple[str, ...]] = {}  # name -> the results it may write (evaluators)
 
-    def register(self, name: str, extra: str | None = None, modules: tuple[str, ...] = ()) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    def register(self, name: str, extra: str | None = None, modules: tuple[str, ...] = (),
+                 metrics: tuple[str, ...] = ()) -> Callable[[Callable[..., T]], Callable[..., T]]:
         """`extra`: the optional install (pyproject's optional-dependencies) that provides the
-        `modules` this entry imports beyond the core dependencies."""
+        `modules` this entry imports beyond the core dependencies; `metrics`: the names of the
+        numbers an evaluator may return (shell patterns where a setting names them, as
+        `stage*_top1`), which trainer.objective is checked against before any work."""
         def decorator(builder: Callable[..., T]) -> Callable[..., T]:
             if name in self._builders:
                 raise ValueError(f"{self.group} '{name}' is registered twice")
             self._builders[name] = builder
+            self._metrics[name] = metrics
             if extra:
                 self._extras[name] = (extra, modules)
             return builder
@@ -75,6 +80,11 @@ class Registry(Generic[T]):
                 f"unknown {self.group} '{name}'; valid choices: {', '.join(self.names())}"
             )
         return self._builders[name]
+
+    def metrics(self, name: str) -> tuple[str, ...]:
+        """The names (or patterns) of the numbers entry `name` may return; see register."""
+        self.get(name)
+        return self._metrics[name]
 
     def user_parameters(self, name: str) -> dict[str, inspect.Parameter]:
         """The builder's keyword arguments that a config file may set."""

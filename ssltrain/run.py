@@ -254,18 +254,6 @@ def pretrain(settings: Settings, splits: DatasetSplits, eval_data: Optional[Eval
                                     settings.dataset.name, progress, len(splits.train))
 
 
-def objective(results: dict[str, Any], name: Optional[str]) -> Optional[float]:
-    """results[name] as the float a Hydra sweeper optimises (trainer.objective), or None
-    when no objective is named; one line naming the numbers there when it is not one of them."""
-    if name is None:
-        return None
-    numbers = [key for key, value in results.items() if isinstance(value, (int, float)) and not isinstance(value, bool)]
-    if name not in numbers:
-        raise UserError(f"trainer.objective={name} is not a number of this run's results.json; choose one of: "
-                        f"{', '.join(numbers)}")
-    return float(results[name])
-
-
 def _hparams(settings: Settings) -> dict[str, Any]:
     return {"method": settings.method.name, "encoder": settings.encoder.name, "dataset": settings.dataset.name,
             "augmentation": settings.augmentation.name, "optimizer": settings.optimizer.name,

@@ -1,10 +1,12 @@
 """Clustering (eval=kmeans) and retrieval (eval=retrieval): their arithmetic on hand-made
-cases where the answer is known; several protocols in one run from the command line."""
+cases where the answer is known; several protocols in one run from the command line, every
+number of which trainer.objective accepts before the run."""
 
 from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,6 +16,7 @@ from ssltrain.compose import compose_settings
 from ssltrain.errors import UserError
 from ssltrain.eval.clustering import cluster_accuracy, clustering_metrics, kmeans_clusters
 from ssltrain.eval.retrieval import retrieval_metrics
+from ssltrain.objective import check_objective
 from ssltrain.registry import Registry
 
 
@@ -73,21 +76,34 @@ def test_an_entry_whose_extra_is_not_installed_says_which_extra_to_install():
         registry.check_installed("exotic")
 
 
-def test_several_protocols_run_on_one_encoder_and_write_their_metrics_into_one_results_file(tmp_path):
+@pytest.fixture(scope="module")
+def several_protocols_run(tmp_path_factory) -> Path:
+    """The output folder of a run evaluated by five protocols (trainer.epochs=0)."""
+    folder = tmp_path_factory.mktemp("several-protocols")
     result = run_cli(smoke("trainer.epochs=0", "eval=[linear,kmeans,retrieval,layers,embedding]",
                            "+eval.settings.linear.epochs=2", "+eval.settings.linear.label_fraction=0.5",
                            "+eval.settings.layers.epochs=2", "+eval.settings.layers.label_fraction=0.5",
-                           "+eval.settings.embedding.samples=30"), tmp_path)
+                           "+eval.settings.embedding.samples=30"), folder)
     assert result.returncode == 0, result.stderr
-    results = json.loads(next(tmp_path.glob("outputs/**/results.json")).read_text())
+    return next(folder.glob("outputs/*/*/results.json")).parent
+
+
+def test_several_protocols_run_on_one_encoder_and_write_their_metrics_into_one_results_file(several_protocols_run):
+    results = json.loads((several_protocols_run / "results.json").read_text())
     assert results["eval"] == "linear,kmeans,retrieval,layers,embedding"
-    pictures = next(tmp_path.glob("outputs/*/*/pictures"))
-    assert sorted(path.name for path in pictures.iterdir()) == [
+    assert sorted(path.name for path in (several_protocols_run / "pictures").iterdir()) == [
         "embedding-tsne.png", "linear-confusion.json", "linear-confusion.png", "linear-per-class.png"]
     assert (results["label_fraction"], results["labelled_images"]) == (0.5, 0.5 * results["eval_train_images"])
     for name in ("linear_top1", "knn_top1", "kmeans_nmi", "kmeans_ari", "kmeans_accuracy", "recall_at_1",
                  "recall_at_5", "recall_at_10", "map_at_r", "stage0_top1", "stage1_top1"):
         assert 0.0 <= results[name] <= 1.0, name
+
+
+def test_every_number_of_the_results_file_is_one_trainer_objective_accepts_before_the_run(several_protocols_run):
+    results = json.loads((several_protocols_run / "results.json").read_text())
+    numbers = [key for key, value in results.items() if isinstance(value, (int, float)) and not isinstance(value, bool)]
+    for name in numbers:
+        check_objective(name, ["linear", "kmeans", "retrieval", "layers", "embedding"])
 
 
 def test_protocols_asked_for_different_label_fractions_are_refused_at_the_start():

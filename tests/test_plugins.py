@@ -1,6 +1,7 @@
 """Hydra's launcher and sweeper plugins: a missing one, an Optuna search without its
 objective and a search space without a sweeper each fail in one line before any work; the
-SLURM preset becomes the sbatch options it promises; the objective a search gets."""
+SLURM preset becomes the sbatch options it promises; the objective a search gets, and a
+misspelt one caught before any work."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import os
 
 import pytest
 
+from conftest import smoke
 from ssltrain import compose, plugins
+from ssltrain.compose import compose_settings
 from ssltrain.errors import UserError
 from ssltrain.groups import parse_overrides
 
@@ -74,10 +77,16 @@ def test_the_slurm_preset_submits_one_task_per_gpu_warned_by_usr2_before_its_tim
 
 
 def test_the_objective_is_the_named_number_of_the_results_and_none_without_a_name():
-    from ssltrain.run import objective
+    from ssltrain.objective import objective
 
     results = {"method": "byol", "epochs": 1, "knn_top1": 0.25}
     assert objective(results, "knn_top1") == 0.25 and objective(results, None) is None
     with pytest.raises(UserError, match="^trainer.objective=linear_top1 is not a number of this run's results.json; "
                                         "choose one of: epochs, knn_top1$"):
         objective(results, "linear_top1")
+
+
+def test_a_misspelt_objective_fails_before_any_work_listing_the_numbers_the_evaluators_write():
+    with pytest.raises(UserError, match=r"^trainer.objective=knn_top2 is not a number that eval=knn writes to "
+                                        r"results.json; choose one of: epochs, .*, knn_top1, knn_top5$"):
+        compose_settings(smoke("trainer.objective=knn_top2"))

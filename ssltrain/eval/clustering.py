@@ -47,7 +47,8 @@ def kmeans_clusters(features: torch.Tensor, k: int, restarts: int, seed: int) ->
     return torch.from_numpy(KMeans(n_clusters=k, n_init=restarts, random_state=seed).fit_predict(points))
 
 
-@EVALUATORS.register("kmeans", extra="clustering", modules=("sklearn", "scipy"))
+@EVALUATORS.register("kmeans", extra="clustering", modules=("sklearn", "scipy"),
+                     metrics=("kmeans_nmi", "kmeans_ari", "kmeans_accuracy"))
 def kmeans(encoder: nn.Module, data: EvalData, device: torch.device, restarts: int = 10) -> dict[str, float]:
     """restarts: k-means runs from different seeded starts; the lowest inertia is kept."""
     features, labels = extract_features(encoder, data.val, data, device)

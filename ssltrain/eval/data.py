@@ -117,6 +117,9 @@ def extract_features(network: nn.Module, images: ImageSet, data: EvalData, devic
 
 
 # Enough images for the running means and variances to settle (a few dozen batches).
+# what a classifier protocol trained on (eval.label_fraction), beside its accuracies
+LABEL_COUNTS = ("label_fraction", "labelled_images")
+
 BATCHNORM_ESTIMATE_IMAGES = 10_000
 
 

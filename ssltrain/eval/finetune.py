@@ -18,8 +18,8 @@ from ssltrain.augment.views import ViewConfig
 from ssltrain.data.loader import PretrainLoader
 from ssltrain.augment.per_sample import MultiViewTransform
 from ssltrain.encoders.base import stage_parameters
-from ssltrain.eval.data import EvalData, extract_features, topk_accuracy
-from ssltrain.eval.knn import knn_accuracy
+from ssltrain.eval.data import LABEL_COUNTS, EvalData, extract_features, topk_accuracy
+from ssltrain.eval.knn import KNN_METRICS, knn_accuracy
 from ssltrain.eval.pictures import report_classifier
 from ssltrain.registry import EVALUATORS
 from ssltrain.runtime.progress import bar as progress_bar
@@ -94,7 +94,7 @@ def classifier_results(tag: str, logits: torch.Tensor, labels: torch.Tensor, dat
     return {f"{tag}_top1": top1, f"{tag}_top5": top5}
 
 
-@EVALUATORS.register("finetune")
+@EVALUATORS.register("finetune", metrics=("finetune_top1", "finetune_top5", *KNN_METRICS, *LABEL_COUNTS))
 def finetune(encoder: nn.Module, data: EvalData, device: torch.device, logger: Optional[RunLogger] = None,
              epochs: int = 30, lr: float = 0.1, backbone_lr: float = 0.01, batch_size: int = 256,
              weight_decay: float = 5e-4, freeze_stages: int = 0, knn: bool = True,

@@ -52,7 +52,10 @@ def knn_accuracy(encoder: nn.Module, data: EvalData, device: torch.device, k: in
     return knn_metrics(train, val, data.num_classes, k, temperature)
 
 
-@EVALUATORS.register("knn")
+KNN_METRICS = ("knn_top1", "knn_top5")
+
+
+@EVALUATORS.register("knn", metrics=KNN_METRICS)
 def knn(encoder: nn.Module, data: EvalData, device: torch.device, k: int = DEFAULT_K,
         temperature: float = DEFAULT_TEMPERATURE) -> dict[str, float]:
     return knn_accuracy(encoder, data, device, k, temperature)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ssltrain.errors import UserError
-from ssltrain.eval.data import EvalData, extract_features, topk_accuracy
+from ssltrain.eval.data import LABEL_COUNTS, EvalData, extract_features, topk_accuracy
 from ssltrain.eval.linear import fit_linear
 from ssltrain.registry import EVALUATORS
 from ssltrain.runtime.run_logger import RunLogger
@@ -82,7 +82,7 @@ class StageFeatures(nn.Module):
             hook.remove()
 
 
-@EVALUATORS.register("layers")
+@EVALUATORS.register("layers", metrics=("stage*_top1", "stage*_top5", *LABEL_COUNTS))
 def layers(encoder: nn.Module, data: EvalData, device: torch.device, logger: Optional[RunLogger] = None,
            stages: Optional[list[int]] = None, epochs: int = 100, lr: float = 0.1, batch_size: int = 256,
            weight_decay: float = 0.0, label_fraction: float = 1.0) -> dict[str, float]:

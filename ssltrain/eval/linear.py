@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssltrain.eval.data import EvalData, extract_features
+from ssltrain.eval.data import LABEL_COUNTS, EvalData, extract_features
 from ssltrain.eval.finetune import classifier_results, train_classifier
-from ssltrain.eval.knn import knn_metrics
+from ssltrain.eval.knn import KNN_METRICS, knn_metrics
 from ssltrain.registry import EVALUATORS
 from ssltrain.runtime.progress import bar as progress_bar
 from ssltrain.runtime.run_logger import RunLogger
@@ -65,7 +65,7 @@ class _Standardised(nn.Module):
         return self.layer((features - self.mean) / self.std)
 
 
-@EVALUATORS.register("linear")
+@EVALUATORS.register("linear", metrics=("linear_top1", "linear_top5", *KNN_METRICS, *LABEL_COUNTS))
 def linear(encoder: nn.Module, data: EvalData, device: torch.device, logger: Optional[RunLogger] = None,
            epochs: int = 100, lr: float = 0.1, batch_size: int = 256, weight_decay: float = 0.0,
            augment: bool = False, knn: bool = True, label_fraction: float = 1.0) -> dict[str, float]:

@@ -54,7 +54,7 @@ def retrieval_metrics(gallery: torch.Tensor, gallery_labels: torch.Tensor, queri
     return metrics
 
 
-@EVALUATORS.register("retrieval")
+@EVALUATORS.register("retrieval", metrics=(*(f"recall_at_{k}" for k in RECALL_AT), "map_at_r"))
 def retrieval(encoder: nn.Module, data: EvalData, device: torch.device) -> dict[str, float]:
     gallery, gallery_labels = extract_features(encoder, data.train, data, device)
     queries, query_labels = extract_features(encoder, data.val, data, device)
