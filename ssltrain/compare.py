@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ssltrain.errors import UserError
+from ssltrain.runtime.run_files import RESULTS_FILE
 
 PROG = "ssltrain-compare"
-RESULTS_FILE = "results.json"  # runtime/checkpoint.py's, restated to keep torch out (a test ties the two)
 # Numbers in results.json that describe a run rather than score it; every other number is a metric.
 BOOKKEEPING = frozenset({"epochs", "seed", "train_images", "eval_train_images", "val_images", "labelled_images",
                          "label_fraction", "pretrain_seconds", "images_per_second"})

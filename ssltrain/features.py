@@ -35,7 +35,8 @@ from ssltrain.data.loader import default_workers
 from ssltrain.data.sources import NORMALISATION
 from ssltrain.errors import UserError, check_positive
 from ssltrain.eval.data import file_batches
-from ssltrain.runtime.checkpoint import CHECKPOINT_DIR, CONFIG_FILE, checkpoint_file, load_checkpoint, split_checkpoint
+from ssltrain.runtime.checkpoint import checkpoint_file, load_checkpoint, split_checkpoint
+from ssltrain.runtime.run_files import CONFIG_FILE, run_folder
 from ssltrain.runtime.feature_folder import FeatureFolder
 from ssltrain.runtime.precision import Precision
 from ssltrain.runtime.progress import bar as progress_bar
@@ -82,8 +83,7 @@ def load_feature_encoder(file: Path, encoder_name: Optional[str], image_size: Op
 def default_output(file: Path, folder: Path) -> Path:
     """`<the checkpoint's run folder>/features/<FOLDER's name>`: features stay beside the
     encoder that made them (a bare backbone.pt's folder counts as its run folder)."""
-    run_folder = file.parent.parent if file.parent.name == CHECKPOINT_DIR else file.parent
-    return run_folder / "features" / folder.resolve().name
+    return run_folder(file) / "features" / folder.resolve().name
 
 
 @torch.no_grad()

@@ -33,9 +33,9 @@ from ssltrain.eval.knn import knn_accuracy
 from ssltrain.registry import EVALUATORS, METHODS
 from ssltrain.runtime import dist
 from ssltrain.runtime.atomic import atomic_save, atomic_write_text
-from ssltrain.runtime.checkpoint import (BACKBONE_FILE, CHECKPOINT_DIR, CHECKPOINT_FILE, CONFIG_FILE, RESULTS_FILE,
-                                         CheckpointInterval, Checkpointer, Progress, load_checkpoint, restore,
+from ssltrain.runtime.checkpoint import (CheckpointInterval, Checkpointer, Progress, load_checkpoint, restore,
                                          run_identity, split_checkpoint)
+from ssltrain.runtime.run_files import BACKBONE_FILE, CHECKPOINT_DIR, CHECKPOINT_FILE, CONFIG_FILE, RESULTS_FILE
 from ssltrain.runtime.precision import Precision
 from ssltrain.runtime.run_dir import RunLock, claim
 from ssltrain.runtime.run_logger import RunLogger

@@ -8,14 +8,14 @@ from typing import Optional
 
 from omegaconf import OmegaConf
 
+from ssltrain.runtime.run_files import CONFIG_FILE, run_folder
+
 
 def _pretrained_names(checkpoint: str) -> Optional[tuple[str, str]]:
     """(method, encoder) of the run a checkpoint path (a run folder, its last.pt or its
     backbone.pt) comes from, read from that run's config.yaml; None when there is none."""
-    path = Path(checkpoint).expanduser()
-    run_dir = path if path.is_dir() else path.parent.parent if path.parent.name == "checkpoints" else path.parent
     try:
-        config = OmegaConf.load(run_dir / "config.yaml")
+        config = OmegaConf.load(run_folder(Path(checkpoint).expanduser()) / CONFIG_FILE)
         return str(config.method.name), str(config.encoder.name)
     except Exception:  # no readable config beside it: a bare backbone file
         return None

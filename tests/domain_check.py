@@ -26,7 +26,8 @@ from ssltrain.augment.pixels import normalize
 from ssltrain.build import build_method, load_data
 from ssltrain.compose import compose_settings
 from ssltrain.run import run
-from ssltrain.runtime.checkpoint import CHECKPOINT_DIR, CHECKPOINT_FILE, load_checkpoint
+from ssltrain.runtime.checkpoint import load_checkpoint
+from ssltrain.runtime.run_files import CHECKPOINT_DIR, CHECKPOINT_FILE
 
 TARGET_HOLDOUT = 0.4  # of the 5,000 target images: 2,000 scored, 3,000 seen unlabelled in training
 DEFAULTS = ("encoder=small_cnn", "dataset=imagefolder", "dataset.image_size=32", "dataset.limit=3000",

@@ -114,13 +114,6 @@ def test_without_matplotlib_the_tables_are_written_and_one_line_says_how_to_get_
     assert "no comparison.png: the chart needs matplotlib: pip install 'ssltrain[plots]'" in capsys.readouterr().err
 
 
-def test_the_results_file_name_is_the_one_runs_write():
-    from ssltrain.compare import RESULTS_FILE
-    from ssltrain.runtime.checkpoint import RESULTS_FILE as WRITTEN
-
-    assert RESULTS_FILE == WRITTEN
-
-
 def test_a_real_sweep_compares_a_trained_run_with_its_random_init(tmp_path):
     done = run_cli(["-m", *smoke("trainer.epochs=0,1")], tmp_path)
     assert done.returncode == 0, done.stderr

@@ -24,15 +24,11 @@ import torch
 from omegaconf import OmegaConf
 
 from ssltrain.runtime.atomic import atomic_save, atomic_write_text
+from ssltrain.runtime.run_files import BACKBONE_FILE, CHECKPOINT_DIR, CHECKPOINT_FILE, CONFIG_FILE, RESULTS_FILE
 from ssltrain.errors import UserError
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_DIR = "checkpoints"
-CHECKPOINT_FILE = "last.pt"
-RESULTS_FILE = "results.json"
-BACKBONE_FILE = "backbone.pt"
-CONFIG_FILE = "config.yaml"
 
 # Settings that may change between an interrupted run and its resumption.
 _NOT_IDENTITY = {"trainer": ("resume", "num_workers", "log_every", "knn_every", "image_every", "device", "checkpoint_every",

@@ -16,7 +16,7 @@ from ssltrain.features import load_feature_encoder
 from ssltrain.methods.split_brain import SplitBrain, SplitBrainEncoder, lightness_bins
 from ssltrain.pretext.color import rgb_to_lab
 from ssltrain.run import run
-from ssltrain.runtime.checkpoint import BACKBONE_FILE
+from ssltrain.runtime.run_files import BACKBONE_FILE
 
 MEAN, STD = (0.5, 0.4, 0.3), (0.25, 0.2, 0.3)
 
