@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ssltrain.data.decode import class_folders
+
 SIDES = (256, 500)
 QUALITY = 90
 NOISE_STD = 8.0  # in uint8 levels
@@ -25,7 +27,7 @@ NOISE_STD = 8.0  # in uint8 levels
 def make_large_images(source: Path, out: Path, count: int, seed: int = 0) -> dict:
     """`count` JPEGs from source/train/<class>/*.jpg, the classes taken in turn; returns what
     was made (for the benchmark's record)."""
-    classes = sorted(path for path in (source / "train").iterdir() if path.is_dir() and not path.name.startswith("."))
+    classes = [source / "train" / name for name in class_folders(source / "train")]
     files = [sorted(folder.glob("*.jpg")) for folder in classes]
     rng = np.random.default_rng(seed)
     sizes = []

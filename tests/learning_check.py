@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from ssltrain.data.decode import class_folders
 from ssltrain.compose import compose_settings
 from ssltrain.run import run
 
@@ -141,8 +142,7 @@ TRANSFER_METRICS = ("linear_top1", "knn_top1")
 def class_split(data_root: str, cache: Path) -> tuple[Path, Path]:
     """Two ImageFolder roots of symlinked class folders: the copy's first half of the classes
     (sorted by name) and the other half, made once under `cache`."""
-    classes = sorted(path.name for path in (Path(data_root) / "train").iterdir()
-                     if path.is_dir() and not path.name.startswith("."))  # not the decoding cache
+    classes = class_folders(Path(data_root) / "train")
     halves = (cache / "first-half", cache / "second-half")
     for half, names in zip(halves, (classes[: len(classes) // 2], classes[len(classes) // 2:])):
         for name in names:

@@ -30,6 +30,11 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp", 
 CACHE_VERSION = 1
 
 
+def class_folders(root: Path) -> list[str]:
+    """The class folders' names under `root`, sorted; hidden folders (the decoding cache) are none."""
+    return sorted(entry.name for entry in os.scandir(root) if entry.is_dir() and not entry.name.startswith("."))
+
+
 def scan_folder(root: Path, classes: list[str] | None = None) -> tuple[list[str], torch.Tensor, list[str]]:
     """Image files under `root`: `root/<class>/*` are labelled by class (sorted names, or the
     given `classes` in their order, only those; a class without a folder is warned of as an
@@ -39,7 +44,7 @@ def scan_folder(root: Path, classes: list[str] | None = None) -> tuple[list[str]
         raise UserError(f"image folder {root} does not exist; point dataset.root at a folder with train/<class>/*.jpg")
     paths, labels = [], []
     if classes is None:
-        classes = sorted(entry.name for entry in os.scandir(root) if entry.is_dir() and not entry.name.startswith("."))
+        classes = class_folders(root)
         for path in sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS):
             paths.append(str(path))
             labels.append(UNLABELLED)
