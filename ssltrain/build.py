@@ -149,7 +149,8 @@ def check_settings(settings: Settings) -> None:
     run's checkpoint brings its own config)."""
     for protocol in settings.eval.evaluators:
         EVALUATORS.check_installed(protocol)
-    check_objective(settings.trainer.objective, settings.eval.evaluators)
+    check_objective(settings.trainer.objective, settings.eval.evaluators,
+                    () if settings.checkpoint else METHODS.get(settings.method.name).reports)
     for dataset in (settings.dataset, settings.target_dataset, settings.eval_dataset):
         if dataset is not None:
             DATASETS.check_installed(dataset.name)

@@ -16,17 +16,18 @@ RUN_NUMBERS = ("epochs", "train_images", "eval_train_images", "val_images", "pre
                "seed")
 
 
-def possible_numbers(evaluators: list[str]) -> list[str]:
-    """The numbers (names or patterns) a run with these evaluators may write to results.json."""
-    return [*RUN_NUMBERS, *(name for evaluator in evaluators for name in EVALUATORS.metrics(evaluator))]
+def possible_numbers(evaluators: list[str], method_reports: tuple[str, ...] = ()) -> list[str]:
+    """The numbers (names or patterns) a run with these evaluators, whose method reports
+    `method_reports` (SSLMethod.reports), may write to results.json."""
+    return [*RUN_NUMBERS, *method_reports, *(name for evaluator in evaluators for name in EVALUATORS.metrics(evaluator))]
 
 
-def check_objective(name: Optional[str], evaluators: list[str]) -> None:
+def check_objective(name: Optional[str], evaluators: list[str], method_reports: tuple[str, ...] = ()) -> None:
     """One line listing the possible numbers when trainer.objective names none of them."""
-    numbers = possible_numbers(evaluators)
+    numbers = possible_numbers(evaluators, method_reports)
     if name is not None and not any(fnmatchcase(name, pattern) for pattern in numbers):
-        raise UserError(f"trainer.objective={name} is not a number that eval={','.join(evaluators)} writes to "
-                        f"results.json; choose one of: {', '.join(numbers)}")
+        raise UserError(f"trainer.objective={name} is not a number that this run (eval={','.join(evaluators)}) "
+                        f"writes to results.json; choose one of: {', '.join(numbers)}")
 
 
 def objective(results: dict[str, Any], name: Optional[str]) -> Optional[float]:

@@ -10,7 +10,7 @@ import json
 import logging
 import platform
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -28,8 +28,9 @@ from ssltrain.data.paired import PairedLoader, target_seed
 from ssltrain.data.pipeline import pretrain_loader
 from ssltrain.engine import PretrainLoop, TrainStep
 from ssltrain.errors import Stopped, UserError
-from ssltrain.eval.data import EvalData, estimate_batchnorm_statistics
+from ssltrain.eval.data import EvalData, estimate_batchnorm_statistics, extract_features
 from ssltrain.eval.knn import knn_accuracy
+from ssltrain.methods.base import SSLMethod
 from ssltrain.registry import EVALUATORS, METHODS
 from ssltrain.runtime import dist
 from ssltrain.runtime.atomic import atomic_save, atomic_write_text
@@ -76,12 +77,14 @@ class Pretrained:
     seconds: Optional[float] = None
     images: Optional[int] = None  # images processed, over all epochs
     train_images: Optional[int] = None  # size of the training set it pretrained on
+    scores: dict[str, float] = field(default_factory=dict)  # the method's own (SSLMethod.reports)
 
     @classmethod
     def from_progress(cls, encoder: nn.Module, method: str, encoder_name: str, image_size: int, dataset: str,
-                      progress: Progress, train_images: Optional[int]) -> "Pretrained":
+                      progress: Progress, train_images: Optional[int],
+                      scores: Optional[dict[str, float]] = None) -> "Pretrained":
         return cls(encoder, method, encoder_name, image_size, dataset, progress.epoch, progress.train_seconds,
-                   progress.images_seen, train_images)
+                   progress.images_seen, train_images, scores or {})
 
 
 @dataclass
@@ -250,8 +253,24 @@ def pretrain(settings: Settings, splits: DatasetSplits, eval_data: Optional[Eval
         log.info("random-init baseline: BatchNorm statistics estimated on %d training images, no weight updated", images)
     if env.main:
         atomic_save(method.encoder.state_dict(), out_dir / BACKBONE_FILE)
+    scores = held_out_scores(method, splits, target, settings.trainer.seed, env) if env.main else {}
     return Pretrained.from_progress(method.encoder, settings.method.name, settings.encoder.name, splits.image_size,
-                                    settings.dataset.name, progress, len(splits.train))
+                                    settings.dataset.name, progress, len(splits.train), scores)
+
+
+def held_out_scores(method: SSLMethod, splits: DatasetSplits, target: Optional[DatasetSplits], seed: int,
+                    env: Environment) -> dict[str, float]:
+    """What the method's own heads score (SSLMethod.reports) on the held-out labelled images
+    of each domain it trained on, normalised as in training (the source's statistics)."""
+    if not method.reports:
+        return {}
+    features = {}
+    for domain, data in (("source", splits), ("target", target)):
+        if data is not None and data.val is not None and data.val.has_labels:
+            fed = replace(EvalData.from_splits(data, domain, seed, env.workers, env.precision), mean=splits.mean,
+                          std=splits.std, image_size=splits.image_size)
+            features[domain] = extract_features(method.encoder, data.val, fed, env.device)
+    return method.held_out_metrics(features)
 
 
 def _hparams(settings: Settings) -> dict[str, Any]:
@@ -278,6 +297,7 @@ def evaluate_and_report(settings: Settings, eval_data: Optional[EvalData], pretr
         "val_split": eval_data.val_split if eval_data else None,
         "val_images": len(eval_data.val) if eval_data else 0,
         "eval": ",".join(settings.eval.evaluators),
+        **pretrained.scores,
         **metrics,
         "pretrain_seconds": pretrained.seconds,
         "images_per_second": pretrained.images / pretrained.seconds if pretrained.seconds else None,

@@ -9,7 +9,8 @@ which DANN sees unlabelled. Two runs, the same but for method.domain_weight (0: 
 source-only baseline: same batches, both domains through the encoder, no domain loss):
 - target_accuracy: DANN's own label classifier on the held-out target images, the number
   the DANN paper reports; source_accuracy: the same classifier on the source's own holdout
-  (the target's images unshifted), the accuracy adaptation could at best recover;
+  (the target's images unshifted), the accuracy adaptation could at best recover (both
+  from the run's results.json);
 - linear_top1 / knn_top1: probes on the frozen encoder's target features (eval_dataset = the
   labelled target copy: fitted on the target's training part, scored on its holdout).
 """
@@ -22,12 +23,9 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from ssltrain.augment.pixels import normalize
-from ssltrain.build import build_method, load_data
+from ssltrain.build import load_data
 from ssltrain.compose import compose_settings
 from ssltrain.run import run
-from ssltrain.runtime.checkpoint import load_checkpoint
-from ssltrain.runtime.run_files import CHECKPOINT_DIR, CHECKPOINT_FILE
 
 TARGET_HOLDOUT = 0.4  # of the 5,000 target images: 2,000 scored, 3,000 seen unlabelled in training
 DEFAULTS = ("encoder=small_cnn", "dataset=imagefolder", "dataset.image_size=32", "dataset.limit=3000",
@@ -69,33 +67,6 @@ def target_overrides(target_root: Path) -> list[str]:
                                (f"{name}.holdout_fraction", TARGET_HOLDOUT))]
 
 
-def _accuracy(method, images_set, mean, std) -> float:
-    """The method's label classifier on an ImageSet, normalised as in training."""
-    correct = 0
-    for pixels, labels in zip(images_set.pixels.split(500), images_set.labels.split(500)):
-        images = normalize(pixels.permute(0, 3, 1, 2).float() / 255, mean, std)
-        correct += int((method.classifier(method.encoder(images)).argmax(1) == labels).sum())
-    return correct / len(images_set)
-
-
-@torch.no_grad()
-def classifier_accuracies(overrides: list[str], run_dir: Path) -> dict[str, float]:
-    """The run's own label classifier on the target's held-out images and on the source's."""
-    settings = compose_settings(overrides)
-    source = load_data(settings.dataset, settings.trainer.seed)
-    method = build_method(settings, source.image_size, source.mean, source.std, source.num_classes)
-    method.load_state_dict(load_checkpoint(run_dir / CHECKPOINT_DIR / CHECKPOINT_FILE)["method"])
-    method.eval()
-    target = load_data(settings.target_dataset, settings.trainer.seed, source.image_size).val
-    return {"target_accuracy": _accuracy(method, target, source.mean, source.std),
-            "source_accuracy": _accuracy(method, source.val, source.mean, source.std)}
-
-
-def dann_run(overrides: list[str]) -> dict:
-    """results.json's content plus the classifier's target and source accuracies for one run."""
-    return run_in_folder(overrides, lambda run_dir: classifier_accuracies([*DEFAULTS, *overrides], run_dir))
-
-
 def run_in_folder(overrides: list[str], measure=lambda run_dir: {}) -> dict:
     """results.json's content for one run, plus what `measure` reads from its folder."""
     settings = compose_settings([*DEFAULTS, *overrides])
@@ -112,7 +83,7 @@ def domain_check(cifar_root: Path, target_root: Path, epochs: int, extra: list[s
     target_accuracy's difference."""
     common = [f"dataset.root={cifar_root}", "method=dann", *target_overrides(target_root), *extra,
               f"trainer.epochs={epochs}", f"trainer.seed={seed}"]
-    baseline, trained = dann_run([*common, "method.domain_weight=0"]), dann_run(common)
+    baseline, trained = run_in_folder([*common, "method.domain_weight=0"]), run_in_folder(common)
     scores = {f"{state}_{name}": source[name] for name in METRICS
               for state, source in (("source_only", baseline), ("trained", trained))}
     return {"method": "dann", "encoder": trained["encoder"], "baseline": "source_only",

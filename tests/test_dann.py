@@ -1,7 +1,8 @@
 """DANN (method=dann): the gradient reversal layer and its ramp against hand computations,
 the domain term's gradients (reversed into the encoder, plain into the domain classifier),
-the source-only baseline (domain_weight=0), the paired source/target loader, the one-line
-refusals, and a command-line run on synthetic data. Its learning check on a real domain
+the source-only baseline (domain_weight=0), its label classifier's held-out accuracy per
+domain, the paired source/target loader, the one-line refusals, and a command-line run on
+synthetic data. Its learning check on a real domain
 shift is tests/test_domain_learning.py (slow)."""
 
 from __future__ import annotations
@@ -115,6 +116,19 @@ def _targets(loader: PairedLoader, epoch: int, start: int = 0) -> list[int]:
     return [int(batch.target.labels) for batch in loader.epoch(epoch, start)]
 
 
+def test_the_held_out_accuracy_of_each_domain_is_its_label_classifiers_top1():
+    method = DANN(ENCODERS.build("small_cnn", channels=[8, 16]), num_classes=2)
+    with torch.no_grad():  # class 1 wins exactly when the first feature is positive
+        method.classifier.weight.zero_()
+        method.classifier.bias.zero_()
+        method.classifier.weight[1, 0] = 1.0
+    features = torch.zeros(4, method.encoder.out_dim)
+    features[:, 0] = torch.tensor([1.0, -1.0, 2.0, -2.0])
+    labels = {"source": torch.tensor([1, 0, 1, 0]), "target": torch.tensor([1, 1, 0, 0])}
+    assert method.held_out_metrics({domain: (features, labels[domain]) for domain in labels}) == {
+        "source_accuracy": 1.0, "target_accuracy": 0.5}
+
+
 def test_the_paired_loader_cycles_the_target_and_resumes_mid_epoch_at_the_same_target_batch():
     loader = PairedLoader(_Counting(5), _Counting(3))
     assert loader.steps_per_epoch == 5
@@ -139,11 +153,12 @@ def test_a_target_dataset_key_without_a_target_dataset_says_to_choose_one():
         compose_settings(["target_dataset.root=/data"])
 
 
-def test_dann_trains_from_the_command_line_on_two_datasets(tmp_path):
+def test_dann_trains_from_the_command_line_on_two_datasets_and_reports_both_domains_accuracy(tmp_path):
     result = run_cli(smoke("method=dann", "trainer.epochs=1", "target_dataset=synthetic",
                            "target_dataset.num_images=100", "target_dataset.seed=3", "hydra.run.dir=run"), tmp_path)
     assert result.returncode == 0, result.stderr
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["method"] == "dann" and math.isfinite(results["knn_top1"])
+    assert 0.0 <= results["source_accuracy"] <= 1.0 and 0.0 <= results["target_accuracy"] <= 1.0
     said = (tmp_path / "run" / "ssltrain.log").read_text()
     assert "target data: synthetic, 100 training images" in said

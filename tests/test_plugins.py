@@ -87,6 +87,6 @@ def test_the_objective_is_the_named_number_of_the_results_and_none_without_a_nam
 
 
 def test_a_misspelt_objective_fails_before_any_work_listing_the_numbers_the_evaluators_write():
-    with pytest.raises(UserError, match=r"^trainer.objective=knn_top2 is not a number that eval=knn writes to "
+    with pytest.raises(UserError, match=r"^trainer.objective=knn_top2 is not a number that this run \(eval=knn\) writes to "
                                         r"results.json; choose one of: epochs, .*, knn_top1, knn_top5$"):
         compose_settings(smoke("trainer.objective=knn_top2"))

@@ -34,10 +34,19 @@ class SSLMethod(nn.Module):
     #: micro-batches (trainer.accumulate_steps) it would be another objective, so they refuse
     #: it. The others' losses are means over images, so K micro-batches give the batch's gradient
     couples_batch: bool = False
+    #: the numbers the method's own heads score on held-out images (held_out_metrics), which
+    #: a run adds to results.json: e.g. DANN's label classifier on each domain
+    reports: tuple[str, ...] = ()
 
     def __init__(self, encoder: nn.Module):
         super().__init__()
         self.encoder = encoder
+
+    def held_out_metrics(self, features: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> dict[str, float]:
+        """The numbers named in `reports`, from the encoder's features of the held-out labelled
+        images of each domain the method trained on: {"source": (features [N, D], labels [N]),
+        "target": ...}, a domain left out when its held-out images have no labels."""
+        return {}
 
     @staticmethod
     def representation(encoder: nn.Module, mean: RGB, std: RGB) -> nn.Module:
