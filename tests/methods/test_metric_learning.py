@@ -17,6 +17,7 @@ from ssltrain.losses.arcface import arcface_logits, arcface_loss
 from ssltrain.losses.contrastive_margin import contrastive_margin_loss
 from ssltrain.losses.distances import pairwise_distances
 from ssltrain.losses.triplet import batch_hard, semi_hard, triplet_margin_loss
+from ssltrain.methods import triplet as triplet_module
 from ssltrain.registry import ENCODERS, METHODS
 from ssltrain.run import run
 
@@ -117,6 +118,13 @@ def test_arcface_without_a_class_count_fails_in_one_line():
 def test_an_unknown_triplet_mining_names_the_key_and_the_choices():
     with pytest.raises(UserError, match="method.mining='hardest' is not valid; choose one of: batch_hard, semi_hard"):
         METHODS.build("triplet", context={"encoder": _small_encoder()}, mining="hardest")
+
+
+def test_facenets_setting_as_the_triplet_docstring_gives_it_composes():
+    overrides = next(line.split() for line in triplet_module.__doc__.splitlines() if "method.mining=semi_hard" in line)
+    options = compose_settings(["method=triplet", *overrides]).method.options
+    assert (options["mining"], options["normalize"], options["soft_margin"], options["margin"]) == \
+        ("semi_hard", True, False, 0.2)
 
 
 @pytest.mark.parametrize("method", ["siamese", "triplet", "arcface"])
