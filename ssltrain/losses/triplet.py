@@ -1,4 +1,5 @@
-"""The triplet margin loss with in-batch mining: batch-hard or semi-hard negatives.
+"""The triplet margin loss with in-batch mining: batch-hard or semi-hard negatives, and a
+hard (hinge) or soft (softplus) margin.
 
 Batch-hard: Hermans, Beyer & Leibe, "In Defense of the Triplet Loss for Person
 Re-Identification", 2017, https://arxiv.org/abs/1703.07737, eq. (5).
@@ -6,11 +7,17 @@ Semi-hard: Schroff, Kalenichenko & Philbin, "FaceNet", CVPR 2015,
 https://arxiv.org/abs/1503.03832, section 3.2 (eq. (4)), as TensorFlow Addons'
 triplet_semihard_loss computes it online over a batch.
 Both on plain (not squared) Euclidean distances, as Hermans et al. recommend.
+Soft margin: Hermans et al.'s paragraph "Soft-margin": the hinge [m + x]_+ replaced by the
+softplus ln(1 + exp(x)), as their code's default (triplet-reid loss.py apply_margin,
+train.py --margin soft); a nonzero margin shifts it, softplus(x + m), as
+pytorch-metric-learning's TripletMarginLoss(smooth_loss=True) does in its later versions
+(its early ones dropped the margin there).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from ssltrain.losses.distances import pairwise_distances
 
@@ -47,9 +54,10 @@ def semi_hard(distance: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tenso
     return anchors, positives, negatives
 
 
-def triplet_margin_loss(z: torch.Tensor, labels: torch.Tensor, margin: float, mining: str) -> torch.Tensor:
+def triplet_margin_loss(z: torch.Tensor, labels: torch.Tensor, margin: float, mining: str,
+                        soft_margin: bool = False) -> torch.Tensor:
     """z: [N, D] embeddings, labels: [N] classes; the mean over the mined triplets of
-        max(0, d(a, p) - d(a, n) + margin).
+        max(0, d(a, p) - d(a, n) + margin), or with `soft_margin` ln(1 + exp(d(a, p) - d(a, n) + margin)).
     Raises ValueError when the batch holds no triplet (no class with two images and another)."""
     if mining not in MINING:
         raise ValueError(f"unknown triplet mining '{mining}'; choose one of: {', '.join(MINING)}")
@@ -57,4 +65,5 @@ def triplet_margin_loss(z: torch.Tensor, labels: torch.Tensor, margin: float, mi
     anchors, positives, negatives = (batch_hard if mining == "batch_hard" else semi_hard)(distance.detach(), labels)
     if len(anchors) == 0:
         raise ValueError("the batch holds no triplet: it needs two images of one class and one of another")
-    return (distance[anchors, positives] - distance[anchors, negatives] + margin).clamp_min(0).mean()
+    violation = distance[anchors, positives] - distance[anchors, negatives] + margin  # [T]
+    return (F.softplus(violation) if soft_margin else violation.clamp_min(0)).mean()

@@ -1,6 +1,6 @@
 """The supervised metric-learning losses against hand computations on tiny tensors
-(siamese: contrastive margin; triplet: batch-hard and semi-hard mining; arcface: margin
-logits), and their one-line refusals."""
+(siamese: contrastive margin; triplet: batch-hard and semi-hard mining, hard and soft margin;
+arcface: margin logits), and their one-line refusals."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from ssltrain.losses.arcface import arcface_logits, arcface_loss
 from ssltrain.losses.contrastive_margin import contrastive_margin_loss
 from ssltrain.losses.distances import pairwise_distances
 from ssltrain.losses.triplet import batch_hard, semi_hard, triplet_margin_loss
+from ssltrain.methods import triplet as triplet_module
 from ssltrain.registry import ENCODERS, METHODS
 from ssltrain.run import run
 
@@ -58,6 +59,26 @@ def test_semi_hard_picks_the_closest_negative_farther_than_the_positive_else_the
     assert chosen[(3, 4)] == 0  # d_ap 7.5: every negative (2.5, 1.5, 0.5) is closer: the farthest, fallback
 
 
+@pytest.mark.parametrize("margin", [0.0, 0.2])
+def test_the_soft_margin_is_the_softplus_of_the_violation(margin):
+    # batch-hard's d_ap - d_an on LINE (above): 0.5, 0.5, 2.5, 7.0, 0.5; ln(1 + exp(x + margin)) each
+    expected = sum(math.log1p(math.exp(x + margin)) for x in (0.5, 0.5, 2.5, 7.0, 0.5)) / 5
+    loss = triplet_margin_loss(LINE, LINE_LABELS, margin, mining="batch_hard", soft_margin=True)
+    assert loss.item() == pytest.approx(expected)
+
+
+def test_the_soft_margin_still_pulls_triplets_the_hinge_calls_satisfied():
+    # anchors 0 and 1: positive at 1, negative at 10 and 9: d_ap - d_an = -9, -8, past any margin of 0.2
+    z = torch.tensor([[0.0], [1.0], [10.0]], dtype=torch.float64, requires_grad=True)
+    labels = torch.tensor([0, 0, 1])
+    hinge = triplet_margin_loss(z, labels, 0.2, "batch_hard")
+    soft = triplet_margin_loss(z, labels, 0.0, "batch_hard", soft_margin=True)
+    assert hinge.item() == 0
+    assert soft.item() == pytest.approx((math.log1p(math.exp(-9)) + math.log1p(math.exp(-8))) / 2)
+    soft.backward()
+    assert z.grad.abs().sum() > 0
+
+
 def test_a_batch_without_a_triplet_is_refused():
     with pytest.raises(ValueError, match="no triplet"):
         triplet_margin_loss(LINE[:3], torch.tensor([0, 1, 2]), 0.2, "batch_hard")
@@ -97,6 +118,13 @@ def test_arcface_without_a_class_count_fails_in_one_line():
 def test_an_unknown_triplet_mining_names_the_key_and_the_choices():
     with pytest.raises(UserError, match="method.mining='hardest' is not valid; choose one of: batch_hard, semi_hard"):
         METHODS.build("triplet", context={"encoder": _small_encoder()}, mining="hardest")
+
+
+def test_facenets_setting_as_the_triplet_docstring_gives_it_composes():
+    overrides = next(line.split() for line in triplet_module.__doc__.splitlines() if "method.mining=semi_hard" in line)
+    options = compose_settings(["method=triplet", *overrides]).method.options
+    assert (options["mining"], options["normalize"], options["soft_margin"], options["margin"]) == \
+        ("semi_hard", True, False, 0.2)
 
 
 @pytest.mark.parametrize("method", ["siamese", "triplet", "arcface"])
