@@ -120,11 +120,17 @@ def test_an_unknown_triplet_mining_names_the_key_and_the_choices():
         METHODS.build("triplet", context={"encoder": _small_encoder()}, mining="hardest")
 
 
-def test_facenets_setting_as_the_triplet_docstring_gives_it_composes():
-    overrides = next(line.split() for line in triplet_module.__doc__.splitlines() if "method.mining=semi_hard" in line)
-    options = compose_settings(["method=triplet", *overrides]).method.options
+def test_the_triplet_defaults_are_facenets_setting():
+    options = compose_settings(["method=triplet"]).method.options
     assert (options["mining"], options["normalize"], options["soft_margin"], options["margin"]) == \
         ("semi_hard", True, False, 0.2)
+
+
+def test_hermans_setting_as_the_triplet_docstring_gives_it_composes():
+    overrides = next(line.split() for line in triplet_module.__doc__.splitlines() if "method.mining=batch_hard" in line)
+    options = compose_settings(["method=triplet", *overrides]).method.options
+    assert (options["mining"], options["normalize"], options["soft_margin"], options["margin"]) == \
+        ("batch_hard", False, True, 0.0)
 
 
 @pytest.mark.parametrize("method", ["siamese", "triplet", "arcface"])
