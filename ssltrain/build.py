@@ -94,7 +94,7 @@ def load_run_encoder(config: dict[str, Any], weights: dict[str, torch.Tensor], s
     encoder, dataset = parse_group("encoder", config["encoder"]), parse_group("dataset", config["dataset"])
     method = config["method"]["name"]
     mean, std = NORMALISATION[dataset.name]
-    module = METHODS.get(method).representation(build_encoder(encoder, dataset.options["image_size"]), mean, std)
+    module = METHODS.get(method).encoder_module(build_encoder(encoder, dataset.options["image_size"]), mean, std)
     return load_weights(module, weights, source, f"method {method}'s encoder {encoder.name}"), encoder, dataset
 
 

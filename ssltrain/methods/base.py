@@ -49,7 +49,7 @@ class SSLMethod(nn.Module):
         return {}
 
     @staticmethod
-    def representation(encoder: nn.Module, mean: RGB, std: RGB) -> nn.Module:
+    def encoder_module(encoder: nn.Module, mean: RGB, std: RGB) -> nn.Module:
         """The module the method trains as `self.encoder`, made from the configured encoder
         for images normalised by (mean, std): what backbone.pt holds and evaluation probes.
         The encoder itself, unless the method builds its representation around it; loading a

@@ -96,7 +96,7 @@ class SplitBrain(SSLMethod):
     def __init__(self, encoder: nn.Module, image_size: int = 32, mean: RGB = (0.0, 0.0, 0.0),
                  std: RGB = (1.0, 1.0, 1.0), grid: float = 10.0, neighbours: int = 5, sigma: float = 5.0,
                  rebalance: float = 0.5, prior_momentum: float = 0.99, lightness_bins: int = 100):
-        super().__init__(self.representation(encoder, mean, std))
+        super().__init__(self.encoder_module(encoder, mean, std))
         # the temperature is of colorization's pictures' annealed mean, which split_brain does not draw
         self.ab = AbClassification(grid, neighbours, sigma, rebalance, prior_momentum, temperature=0.38)
         self.lightness_bins = lightness_bins
@@ -104,7 +104,7 @@ class SplitBrain(SSLMethod):
         self.lightness_decoder = mirror_decoder(self.encoder.colour, image_size, lightness_bins)
 
     @staticmethod
-    def representation(encoder: nn.Module, mean: RGB, std: RGB) -> nn.Module:
+    def encoder_module(encoder: nn.Module, mean: RGB, std: RGB) -> nn.Module:
         return SplitBrainEncoder(half_network(encoder), half_network(encoder), mean, std)
 
     def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
