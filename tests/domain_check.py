@@ -96,7 +96,7 @@ def domain_check(cifar_root: Path, target_root: Path, epochs: int, extra: list[s
 
 def cyclegan_check(cifar_root: Path, grayscale_root: Path, epochs: int, extra: list[str], seed: int = 0) -> dict:
     """CycleGAN between the 3,000 colour images (A) and their grayscale copies (B, unpaired:
-    each domain's loader draws its own order); G's encoder half probed on A's holdout against
+    each domain's loader draws its own order); the probed encoder half on A's holdout against
     the random-init encoder (trainer.epochs=0), plus the translated pictures it saved."""
     common = [f"dataset.root={cifar_root}", "method=cyclegan", "target_dataset=imagefolder",
               f"target_dataset.root={grayscale_root}", "target_dataset.image_size=32", *extra, f"trainer.seed={seed}"]

@@ -1,6 +1,6 @@
 """CycleGAN (method=cyclegan): the least-squares losses against hand values, cycle and
-identity losses of zero for identity generators, each player's gradients, the running
-statistics of the probed encoder (real A images only), the paper's history of 50 fakes,
+identity losses of zero for identity generators, each player's gradients, which generator's
+encoder is probed and its running statistics (real A images only), the paper's history of 50 fakes,
 instance norm and lr schedule, and a command-line run on two
 synthetic datasets that leaves the translated images as PNG. Its real run (CIFAR-10 colour
 vs grayscale) is tests/test_domain_learning.py (slow)."""
@@ -17,6 +17,7 @@ from conftest import smoke
 from kit import views_batch
 from ssltrain.build import build_optimizer
 from ssltrain.compose import compose_settings
+from ssltrain.errors import UserError
 from ssltrain.losses.lsgan import lsgan_discriminator_loss, lsgan_generator_loss
 from ssltrain.methods.cyclegan import CycleGAN
 from ssltrain.parts.image_pool import ImagePool
@@ -122,8 +123,22 @@ def test_each_player_descends_only_its_own_loss():
     assert all(not g.any() for n, g in discriminators.items() if not n.startswith("discriminator"))
 
 
-def test_only_real_a_images_update_the_probed_encoders_running_statistics():
-    method = _cyclegan()
+@pytest.mark.parametrize("representation", ["a_to_b", "b_to_a"])
+def test_the_representation_is_the_chosen_generators_encoder_and_the_other_has_instance_norm(representation):
+    method = _cyclegan(representation=representation)
+    other = "b_to_a" if representation == "a_to_b" else "a_to_b"
+    assert getattr(method, representation).encoder is method.encoder
+    assert not any(isinstance(layer, nn.BatchNorm2d) for layer in getattr(method, other).modules())
+
+
+def test_an_unknown_representation_lists_the_valid_ones():
+    with pytest.raises(UserError, match="method.representation='g'.*a_to_b, b_to_a"):
+        _cyclegan(representation="g")
+
+
+@pytest.mark.parametrize("representation", ["a_to_b", "b_to_a"])
+def test_only_real_a_images_update_the_probed_encoders_running_statistics(representation):
+    method = _cyclegan(representation=representation)
     reference = copy.deepcopy(method.encoder)
     batch = views_batch([16], batch=4, target=True)
     method(batch)

@@ -1,18 +1,20 @@
 """CycleGAN: unpaired translation between domain A (`dataset`) and domain B
 (`target_dataset`). Two generators G: A -> B and F: B -> A, two PatchGAN discriminators;
-the encoder half of G is the representation evaluation probes (`self.encoder`).
+the encoder half of one of them (`representation`: G, "a_to_b", by default) is the
+representation evaluation probes (`self.encoder`), on A images (`dataset`'s holdout).
 
 Zhu et al., "Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial
 Networks", ICCV 2017, https://arxiv.org/abs/1703.10593.
 
-Each generator is an encoder (G's is the configured encoder; F's a copy of it, initialised
-afresh) whose feature map a mirror decoder (parts/decoders.py) brings back to the image
-size, then tanh: pixels in [-1, 1]. The paper's generator is a ResNet encoder-decoder with
-instance norm (sec. 7.2); here the encoder group's network (e.g. a CIFAR-stem ResNet-18).
-generator_norm="instance" (default) gives the decoders and F's encoder instance norm as
-the paper's (InstanceNorm2d without affine parameters or running statistics, as the
-authors' code's norm='instance'); G's encoder keeps the encoder group's BatchNorm, since it
-is the representation evaluation probes and its weights must load as that encoder
+Each generator is an encoder (the probed generator's is the configured encoder; the other's
+a copy of it, initialised afresh) whose feature map a mirror decoder (parts/decoders.py)
+brings back to the image size, then tanh: pixels in [-1, 1]. The paper's generator is a
+ResNet encoder-decoder with instance norm (sec. 7.2); here the encoder group's network
+(e.g. a CIFAR-stem ResNet-18).
+generator_norm="instance" (default) gives the decoders and the other generator's encoder
+instance norm as the paper's (InstanceNorm2d without affine parameters or running statistics,
+as the authors' code's norm='instance'); the probed encoder keeps the encoder group's
+BatchNorm, since its weights must load as that encoder
 (backbone.pt, checkpoint=RUN). "batch" keeps BatchNorm everywhere. The PatchGAN
 discriminators have instance norm (parts/patchgan.py).
 Losses in [-1, 1] pixel space (sec. 3, eq. 1-3; sec. 5.2 and 7.1):
@@ -25,13 +27,19 @@ The discriminators score fakes drawn through a history of pool_size past fakes e
 One optimizer, one backward, as methods/gan.py: the discriminators see detached fakes, and
 the generators are scored by the discriminators through detached copies of their weights
 (gan.isolated_call), so each player descends its own objective in the same step. Only real
-A images update the running statistics of G (its encoder's are what evaluation uses): G's
-other passes (b, F(b)) run on throwaway copies of its buffers.
+A images (what evaluation feeds it) update the running statistics of the probed generator:
+its other passes run on throwaway copies of its buffers.
+Which encoder: G's ("a_to_b") takes A images as its main input. F's ("b_to_a") takes B
+images, and A images through the identity loss (F(a) ~ a) only, so it needs
+identity_weight > 0 to have been trained on what the probe feeds it; it is the one to probe
+when B -> A is the direction that needs the image's content, e.g. A = colour, B = grayscale
+(F colours images: colorization's task; G only weighs the channels, a per-pixel map).
 The lr: constant for the first half of the run, then linearly to zero (the recipe's
 optimizer.lr_schedule=linear_decay; sec. 7.1: 100 epochs constant, 100 decaying).
 
 Defaults: cycle_weight 10 and identity_weight 0.5 (sec. 7.1: lambda = 10, identity 0.5
-lambda), pool_size 50 (sec. 7.1), generator_norm instance (sec. 7.2).
+lambda), pool_size 50 (sec. 7.1), generator_norm instance (sec. 7.2); representation a_to_b
+(the paper probes neither; G's encoder is trained mostly on the images evaluation feeds it).
 """
 
 from __future__ import annotations
@@ -99,17 +107,21 @@ class CycleGAN(SSLMethod):
     def __init__(self, encoder: nn.Module, image_size: int, mean: RGB = (0.5,) * 3, std: RGB = (0.5,) * 3,
                  cycle_weight: float = 10.0, identity_weight: float = 0.5,
                  discriminator_widths: tuple[int, ...] = (64, 128, 256), pool_size: int = 50,
-                 generator_norm: str = "instance"):
+                 generator_norm: str = "instance", representation: str = "a_to_b"):
         """pool_size: past fakes each discriminator draws from (0: none); generator_norm:
-        instance or batch, for the decoders and F's encoder (G's encoder keeps its own)."""
+        instance or batch, for the decoders and the other generator's encoder (the probed
+        encoder keeps its own); representation: the generator whose encoder half is
+        self.encoder, a_to_b (G) or b_to_a (F)."""
         super().__init__(encoder)
         check_choice("method.generator_norm", generator_norm, ("instance", "batch"))
+        check_choice("method.representation", representation, ("a_to_b", "b_to_a"))
         instance_norm = generator_norm == "instance"
         self.mean, self.std = tuple(mean), tuple(std)
-        self.cycle_weight, self.identity_weight = cycle_weight, identity_weight
-        self.a_to_b = Translator(encoder, image_size, instance_norm)  # G; its encoder is self.encoder
+        self.cycle_weight, self.identity_weight, self.representation = cycle_weight, identity_weight, representation
+        probed = Translator(encoder, image_size, instance_norm)  # its encoder is self.encoder
         twin = fresh_copy(encoder)
-        self.b_to_a = Translator(with_instance_norm(twin) if instance_norm else twin, image_size, instance_norm)  # F
+        other = Translator(with_instance_norm(twin) if instance_norm else twin, image_size, instance_norm)
+        self.a_to_b, self.b_to_a = (probed, other) if representation == "a_to_b" else (other, probed)  # G, F
         self.discriminator_a = patch_discriminator(discriminator_widths)  # real A vs F(b)
         self.discriminator_b = patch_discriminator(discriminator_widths)  # real B vs G(a)
         self.pool_a = ImagePool(pool_size, (3, image_size, image_size))  # past F(b), for discriminator_a
@@ -125,15 +137,23 @@ class CycleGAN(SSLMethod):
         """Normalised images -> pixels in [-1, 1]."""
         return denormalize(images.float(), self.mean, self.std) * 2 - 1
 
+    def generate(self, direction: str, images: torch.Tensor, real_a: bool = False) -> torch.Tensor:
+        """The a_to_b or b_to_a generator on `images`; the probed one's running statistics see
+        real A images only."""
+        generator = getattr(self, direction)
+        if direction == self.representation and not real_a:
+            return isolated_call(generator, images, frozen=False)
+        return generator(images)
+
     def translate(self, images_a: torch.Tensor, images_b: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every image of one step, in [-1, 1]: the reals, G(a), F(b), F(G(a)), G(F(b)), G(b), F(a)."""
-        fake_b = self.a_to_b(images_a)  # [B, 3, H, W]; the only pass that updates G's running statistics
-        fake_a = self.b_to_a(images_b)
+        fake_b = self.generate("a_to_b", images_a, real_a=True)  # [B, 3, H, W]
+        fake_a = self.generate("b_to_a", images_b)
         return {"a": self.to_pixels(images_a), "b": self.to_pixels(images_b), "a_to_b": fake_b, "b_to_a": fake_a,
-                "a_to_b_to_a": self.b_to_a(self.to_input(fake_b)),
-                "b_to_a_to_b": isolated_call(self.a_to_b, self.to_input(fake_a), frozen=False),
-                "b_identity": isolated_call(self.a_to_b, images_b, frozen=False),
-                "a_identity": self.b_to_a(images_a)}
+                "a_to_b_to_a": self.generate("b_to_a", self.to_input(fake_b)),
+                "b_to_a_to_b": self.generate("a_to_b", self.to_input(fake_a)),
+                "b_identity": self.generate("a_to_b", images_b),
+                "a_identity": self.generate("b_to_a", images_a, real_a=True)}
 
     def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         x = self.translate(batch.views[0], batch.target.views[0])
