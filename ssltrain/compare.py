@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ssltrain.errors import UserError
-from ssltrain.runtime.run_files import RESULTS_FILE
+from ssltrain.runtime.run_files import LABEL_COUNTS, RESULTS_FILE, RUN_NUMBERS, result_numbers
 
 PROG = "ssltrain-compare"
 # Numbers in results.json that describe a run rather than score it; every other number is a metric.
-BOOKKEEPING = frozenset({"epochs", "seed", "train_images", "eval_train_images", "val_images", "labelled_images",
-                         "label_fraction", "pretrain_seconds", "images_per_second"})
+BOOKKEEPING = frozenset({*RUN_NUMBERS, *LABEL_COUNTS})
 PLOTS_HINT = "pip install 'ssltrain[plots]'"
 # A sweep job's folder: <job number>-<run name>-<the swept overrides> (configs/config.yaml).
 SWEPT_OVERRIDES = re.compile(r"^\d+-.*?-([^-=]+=.*)$")
@@ -39,8 +38,7 @@ class Run:
 
     @property
     def metrics(self) -> dict[str, float]:
-        return {key: value for key, value in self.results.items()
-                if isinstance(value, (int, float)) and not isinstance(value, bool) and key not in BOOKKEEPING}
+        return {key: value for key, value in result_numbers(self.results).items() if key not in BOOKKEEPING}
 
     @property
     def baseline(self) -> bool:

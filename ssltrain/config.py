@@ -28,6 +28,7 @@ from omegaconf.errors import MissingMandatoryValue, ValidationError
 
 from ssltrain.augment.views import AugmentationConfig
 from ssltrain.errors import UserError, check_choice, check_positive
+from ssltrain.optim.schedules import DECAYS
 from ssltrain.registry import DATASETS, ENCODERS, EVALUATORS, METHODS, OPTIMIZERS, Registry
 from ssltrain.runtime.checkpoint import CheckpointInterval, checkpoint_file
 
@@ -132,7 +133,7 @@ class OptimizerConfig:
         check_positive("optimizer.warmup_epochs", self.warmup_epochs, allow_zero=True)
         if not 0.0 <= self.warmup_max_fraction <= 1.0:
             raise UserError(f"optimizer.warmup_max_fraction={self.warmup_max_fraction} must be in [0, 1]")
-        check_choice("optimizer.lr_schedule", self.lr_schedule, ("cosine", "inverse_decay", "linear_decay"))
+        check_choice("optimizer.lr_schedule", self.lr_schedule, tuple(DECAYS))
         if not 0.0 <= self.lr_decay_start < 1.0:
             raise UserError(f"optimizer.lr_decay_start={self.lr_decay_start} must be in [0, 1)")
 

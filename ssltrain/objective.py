@@ -10,10 +10,7 @@ from typing import Any, Optional
 
 from ssltrain.errors import UserError
 from ssltrain.registry import EVALUATORS
-
-# the numbers of results.json that every run writes (run.evaluate_and_report), beside its evaluators'
-RUN_NUMBERS = ("epochs", "train_images", "eval_train_images", "val_images", "pretrain_seconds", "images_per_second",
-               "seed")
+from ssltrain.runtime.run_files import RUN_NUMBERS, result_numbers
 
 
 def possible_numbers(evaluators: list[str], method_reports: tuple[str, ...] = ()) -> list[str]:
@@ -36,7 +33,7 @@ def objective(results: dict[str, Any], name: Optional[str]) -> Optional[float]:
     them (e.g. images_per_second of a run that trained no epoch)."""
     if name is None:
         return None
-    numbers = [key for key, value in results.items() if isinstance(value, (int, float)) and not isinstance(value, bool)]
+    numbers = list(result_numbers(results))
     if name not in numbers:
         raise UserError(f"trainer.objective={name} is not a number of this run's results.json; choose one of: "
                         f"{', '.join(numbers)}")

@@ -17,6 +17,7 @@ from ssltrain.errors import UserError
 from ssltrain.eval.clustering import cluster_accuracy, clustering_metrics, kmeans_clusters
 from ssltrain.eval.retrieval import retrieval_metrics
 from ssltrain.objective import check_objective
+from ssltrain.runtime.run_files import result_numbers
 from ssltrain.registry import Registry
 
 
@@ -101,8 +102,7 @@ def test_several_protocols_run_on_one_encoder_and_write_their_metrics_into_one_r
 
 def test_every_number_of_the_results_file_is_one_trainer_objective_accepts_before_the_run(several_protocols_run):
     results = json.loads((several_protocols_run / "results.json").read_text())
-    numbers = [key for key, value in results.items() if isinstance(value, (int, float)) and not isinstance(value, bool)]
-    for name in numbers:
+    for name in result_numbers(results):
         check_objective(name, ["linear", "kmeans", "retrieval", "layers", "embedding"])
 
 

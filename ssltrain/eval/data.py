@@ -116,9 +116,6 @@ def extract_features(network: nn.Module, images: ImageSet, data: EvalData, devic
     return torch.cat(features), torch.cat(labels)
 
 
-# what a classifier protocol trained on (eval.label_fraction), beside its accuracies
-LABEL_COUNTS = ("label_fraction", "labelled_images")
-
 # Enough images for the running means and variances to settle (a few dozen batches).
 BATCHNORM_ESTIMATE_IMAGES = 10_000
 

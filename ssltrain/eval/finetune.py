@@ -18,10 +18,11 @@ from ssltrain.augment.views import ViewConfig
 from ssltrain.data.loader import PretrainLoader
 from ssltrain.augment.per_sample import MultiViewTransform
 from ssltrain.encoders.base import stage_parameters
-from ssltrain.eval.data import LABEL_COUNTS, EvalData, extract_features, topk_accuracy
+from ssltrain.eval.data import EvalData, extract_features, topk_accuracy
 from ssltrain.eval.knn import KNN_METRICS, knn_accuracy
 from ssltrain.eval.pictures import report_classifier
 from ssltrain.registry import EVALUATORS
+from ssltrain.runtime.run_files import LABEL_COUNTS
 from ssltrain.runtime.progress import bar as progress_bar
 from ssltrain.runtime.run_logger import RunLogger
 from ssltrain.optim.schedules import warmup_cosine

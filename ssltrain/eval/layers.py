@@ -17,9 +17,10 @@ import torch
 from torch import nn
 
 from ssltrain.errors import UserError
-from ssltrain.eval.data import LABEL_COUNTS, EvalData, extract_features, topk_accuracy
+from ssltrain.eval.data import EvalData, extract_features, topk_accuracy
 from ssltrain.eval.linear import fit_linear
 from ssltrain.registry import EVALUATORS
+from ssltrain.runtime.run_files import LABEL_COUNTS
 from ssltrain.runtime.run_logger import RunLogger
 
 # Encoders with more stages than this (ViTs: one per block) are probed at a few depths.

@@ -17,10 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssltrain.eval.data import LABEL_COUNTS, EvalData, extract_features
+from ssltrain.eval.data import EvalData, extract_features
 from ssltrain.eval.finetune import classifier_results, train_classifier
 from ssltrain.eval.knn import KNN_METRICS, knn_metrics
 from ssltrain.registry import EVALUATORS
+from ssltrain.runtime.run_files import LABEL_COUNTS
 from ssltrain.runtime.progress import bar as progress_bar
 from ssltrain.runtime.run_logger import RunLogger
 from ssltrain.optim.schedules import warmup_cosine
