@@ -8,7 +8,7 @@ whether the run was interrupted and resumed.
 from __future__ import annotations
 
 import os
-from typing import Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import torch
 from torch.utils.data import DataLoader, Dataset, get_worker_info
@@ -57,16 +57,19 @@ class MultiViewDataset(Dataset):
         return views, int(self.images.labels[index]), index
 
 
-def collate_views(samples: list) -> dict:
+def collate_readable(samples: list, key: str, gather: Callable[[list], Any]) -> dict:
+    """(content, label, index) items, or the paths of unreadable files -> {key: gather(the
+    readable items' contents), "labels", "indices", "skipped": those paths}."""
     kept = [sample for sample in samples if not isinstance(sample, str)]
-    skipped = [sample for sample in samples if isinstance(sample, str)]
-    if not kept:
-        empty = torch.empty(0, dtype=torch.long)
-        return {"views": [], "labels": empty, "indices": empty, "skipped": skipped}
-    views = [torch.stack([sample[0][v] for sample in kept]) for v in range(len(kept[0][0]))]
-    labels = torch.tensor([sample[1] for sample in kept], dtype=torch.long)
-    indices = torch.tensor([sample[2] for sample in kept], dtype=torch.long)
-    return {"views": views, "labels": labels, "indices": indices, "skipped": skipped}
+    return {key: gather([sample[0] for sample in kept]),
+            "labels": torch.tensor([sample[1] for sample in kept], dtype=torch.long),
+            "indices": torch.tensor([sample[2] for sample in kept], dtype=torch.long),
+            "skipped": [sample for sample in samples if isinstance(sample, str)]}
+
+
+def collate_views(samples: list) -> dict:
+    """Items whose content is a list of views [3, s, s] -> "views": one [B, 3, s, s] per view."""
+    return collate_readable(samples, "views", lambda contents: [torch.stack(view) for view in zip(*contents)])
 
 
 def default_workers(device: torch.device) -> int:

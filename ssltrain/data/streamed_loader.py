@@ -32,7 +32,7 @@ from ssltrain.data.device_decode import decode_and_crop
 from ssltrain.data.device_loader import batch_seed
 from ssltrain.data.encoded_views import EncodedViews, read_encoded
 from ssltrain.data.images import ImageSet
-from ssltrain.data.loader import collate_views, report_unreadable, sample_seed, worker_loader
+from ssltrain.data.loader import collate_readable, collate_views, report_unreadable, sample_seed, worker_loader
 from ssltrain.data.samplers import make_sampler
 from ssltrain.errors import UserError
 
@@ -57,12 +57,8 @@ class EncodedImageDataset(Dataset):
 
 
 def collate_encoded(samples: list) -> dict:
-    """collate_views for items that carry bytes: a list of 1-D uint8 tensors, not stacked."""
-    kept = [sample for sample in samples if not isinstance(sample, str)]
-    return {"encoded": [sample[0] for sample in kept],
-            "labels": torch.tensor([sample[1] for sample in kept], dtype=torch.long),
-            "indices": torch.tensor([sample[2] for sample in kept], dtype=torch.long),
-            "skipped": [sample for sample in samples if isinstance(sample, str)]}
+    """collate_views for items that carry bytes: "encoded", a list of 1-D uint8 tensors, not stacked."""
+    return collate_readable(samples, "encoded", list)
 
 
 class StreamedLoader:
